@@ -1,0 +1,3 @@
+namespace MemorySql.Embeddings;
+
+internal static class AssemblyMarker;

@@ -1,0 +1,3 @@
+namespace MemorySql.Protocol;
+
+internal static class AssemblyMarker;

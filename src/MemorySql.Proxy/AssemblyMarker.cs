@@ -1,0 +1,3 @@
+namespace MemorySql.Proxy;
+
+internal static class AssemblyMarker;

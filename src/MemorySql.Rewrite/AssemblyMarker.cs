@@ -1,0 +1,3 @@
+namespace MemorySql.Rewrite;
+
+internal static class AssemblyMarker;

@@ -1,0 +1,3 @@
+namespace MemorySql.Workers;
+
+internal static class AssemblyMarker;
