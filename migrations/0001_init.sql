@@ -1,3 +1,207 @@
--- 0001: the memory schema's foundation. Tables, indexes and types only; functions and views live in sql/.
+-- 0001: the memory schema's tables, types and indexes.
+-- Functions, views, grants and row-level security policies live in sql/ and are re-applied idempotently;
+-- the few functions that column defaults need are created here and may be replaced there.
 CREATE EXTENSION IF NOT EXISTS vector;
 CREATE SCHEMA IF NOT EXISTS memory;
+
+-- Time-ordered UUIDs (version 7): the first 48 bits are Unix milliseconds, so ids sort by creation.
+CREATE OR REPLACE FUNCTION memory.uuid_v7() RETURNS uuid
+LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
+  SELECT encode(
+    set_bit(set_bit(
+      overlay(uuid_send(gen_random_uuid())
+              PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+              FROM 1 FOR 6),
+      52, 1), 53, 1),
+    'hex')::uuid
+$$;
+
+-- A workspace is a PostgreSQL role. Registered workspaces are listed here; a login role that is a member
+-- of exactly one registered workspace role works in that workspace.
+CREATE TABLE memory.workspaces (
+  name        name PRIMARY KEY,
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  created_by  name NOT NULL DEFAULT current_user
+);
+
+-- The workspace of the current role: itself when registered, else the one registered workspace it belongs to.
+CREATE OR REPLACE FUNCTION memory.current_workspace() RETURNS name
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce(
+    (SELECT w.name FROM memory.workspaces w WHERE w.name = current_user),
+    (SELECT min(w.name) FROM memory.workspaces w WHERE pg_has_role(current_user, w.name, 'MEMBER')),
+    current_user)
+$$;
+
+-- Raw material: conversations (messages as jsonb), documents, events. Extraction turns them into items.
+CREATE TABLE memory.resources (
+  id            uuid PRIMARY KEY DEFAULT memory.uuid_v7(),
+  workspace     name NOT NULL DEFAULT memory.current_workspace(),
+  entity        text,
+  process       text,
+  session_id    uuid,
+  kind          text NOT NULL DEFAULT 'conversation',
+  content       jsonb NOT NULL,
+  content_hash  bytea NOT NULL,
+  metadata      jsonb NOT NULL DEFAULT '{}',
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (workspace, content_hash)
+);
+
+CREATE TABLE memory.memories (
+  id                uuid PRIMARY KEY DEFAULT memory.uuid_v7(),
+  workspace         name NOT NULL DEFAULT memory.current_workspace(),
+  entity            text,
+  process           text,
+  session_id        uuid,
+  layer             text NOT NULL DEFAULT 'item' CHECK (layer IN ('resource', 'item', 'category')),
+  type              text NOT NULL DEFAULT 'semantic' CHECK (type IN ('episodic', 'semantic', 'procedural', 'working')),
+  kind              text NOT NULL DEFAULT 'fact' CHECK (length(kind) BETWEEN 1 AND 64),
+  content           text NOT NULL CHECK (length(btrim(content)) > 0),
+  content_hash      bytea NOT NULL,
+  tags              text[] NOT NULL DEFAULT '{}',
+  metadata          jsonb NOT NULL DEFAULT '{}',
+  -- NaN fails this check too: PostgreSQL orders NaN above every number.
+  importance        real NOT NULL DEFAULT 0.5 CHECK (importance >= 0 AND importance <= 1),
+  pinned            boolean NOT NULL DEFAULT false,
+  status            text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'archived', 'superseded', 'deleted')),
+  superseded_by     uuid REFERENCES memory.memories (id) ON DELETE SET NULL,
+  valid_from        timestamptz NOT NULL DEFAULT now(),
+  valid_to          timestamptz,
+  created_at        timestamptz NOT NULL DEFAULT now(),
+  updated_at        timestamptz NOT NULL DEFAULT now(),
+  last_accessed_at  timestamptz,
+  access_count      integer NOT NULL DEFAULT 0,
+  expires_at        timestamptz,
+  source_id         uuid REFERENCES memory.resources (id) ON DELETE SET NULL,
+  CHECK (valid_to IS NULL OR valid_to >= valid_from)
+);
+CREATE INDEX memories_scope_idx ON memory.memories (workspace, entity, status);
+CREATE INDEX memories_hash_idx ON memory.memories (workspace, content_hash);
+CREATE INDEX memories_created_idx ON memory.memories (workspace, created_at DESC);
+CREATE INDEX memories_session_idx ON memory.memories (session_id) WHERE session_id IS NOT NULL;
+CREATE INDEX memories_tags_idx ON memory.memories USING gin (tags);
+CREATE INDEX memories_source_idx ON memory.memories (source_id) WHERE source_id IS NOT NULL;
+
+-- Embedding models. Several may coexist; each gets its own partial HNSW index over embeddings of its
+-- dimension (created by memory.register_model), and recall uses the default model's index.
+CREATE TABLE memory.models (
+  name        text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9._:/-]{1,100}$'),
+  dimension   integer NOT NULL CHECK (dimension BETWEEN 1 AND 2000),
+  is_default  boolean NOT NULL DEFAULT false,
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX models_one_default ON memory.models (is_default) WHERE is_default;
+
+CREATE TABLE memory.embeddings (
+  memory_id   uuid NOT NULL REFERENCES memory.memories (id) ON DELETE CASCADE,
+  model       text NOT NULL REFERENCES memory.models (name) ON DELETE CASCADE,
+  workspace   name NOT NULL,
+  embedding   vector NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (memory_id, model)
+);
+
+-- Work for the embed worker: one row per (memory, model) still to embed. Claimed with FOR UPDATE SKIP
+-- LOCKED inside the transaction that writes the embedding and deletes the row, so a crash loses nothing.
+CREATE TABLE memory.embedding_queue (
+  memory_id    uuid NOT NULL REFERENCES memory.memories (id) ON DELETE CASCADE,
+  model        text NOT NULL REFERENCES memory.models (name) ON DELETE CASCADE,
+  workspace    name NOT NULL,
+  state        text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'failed')),
+  attempts     integer NOT NULL DEFAULT 0,
+  last_error   text,
+  run_after    timestamptz NOT NULL DEFAULT now(),
+  enqueued_at  timestamptz NOT NULL DEFAULT now(),
+  updated_at   timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (memory_id, model)
+);
+CREATE INDEX embedding_queue_ready_idx ON memory.embedding_queue (model, run_after) WHERE state = 'queued';
+
+-- Query texts that reached recall without a vector (a client connected to PostgreSQL directly):
+-- the embed worker fills in the embedding, so the next recall of the same text can use it.
+CREATE TABLE memory.query_embeddings (
+  workspace     name NOT NULL DEFAULT memory.current_workspace(),
+  model         text NOT NULL REFERENCES memory.models (name) ON DELETE CASCADE,
+  query_hash    bytea NOT NULL,
+  query         text NOT NULL,
+  embedding     vector,
+  attempts      integer NOT NULL DEFAULT 0,
+  last_error    text,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  last_used_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (workspace, model, query_hash)
+);
+CREATE INDEX query_embeddings_pending_idx ON memory.query_embeddings (model, created_at) WHERE embedding IS NULL;
+
+-- Typed, weighted edges between memories.
+CREATE TABLE memory.associations (
+  source_id   uuid NOT NULL REFERENCES memory.memories (id) ON DELETE CASCADE,
+  target_id   uuid NOT NULL REFERENCES memory.memories (id) ON DELETE CASCADE,
+  relation    text NOT NULL CHECK (relation ~ '^[a-z][a-z_]{0,63}$'),
+  workspace   name NOT NULL DEFAULT memory.current_workspace(),
+  weight      real NOT NULL DEFAULT 1 CHECK (weight >= 0 AND weight <= 1),
+  metadata    jsonb NOT NULL DEFAULT '{}',
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (source_id, target_id, relation),
+  CHECK (source_id <> target_id)
+);
+CREATE INDEX associations_target_idx ON memory.associations (target_id, relation);
+
+-- Sessions and their working memory (key -> jsonb with an optional TTL).
+CREATE TABLE memory.sessions (
+  id            uuid PRIMARY KEY DEFAULT memory.uuid_v7(),
+  workspace     name NOT NULL DEFAULT memory.current_workspace(),
+  entity        text,
+  process       text,
+  status        text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'committed', 'ended', 'expired')),
+  started_at    timestamptz NOT NULL DEFAULT now(),
+  last_seen_at  timestamptz NOT NULL DEFAULT now(),
+  expires_at    timestamptz,
+  ended_at      timestamptz,
+  metadata      jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX sessions_scope_idx ON memory.sessions (workspace, entity, status);
+
+CREATE TABLE memory.session_items (
+  session_id  uuid NOT NULL REFERENCES memory.sessions (id) ON DELETE CASCADE,
+  key         text NOT NULL CHECK (length(key) BETWEEN 1 AND 200),
+  workspace   name NOT NULL DEFAULT memory.current_workspace(),
+  value       jsonb NOT NULL,
+  expires_at  timestamptz,
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (session_id, key)
+);
+
+-- Append-only audit of every change. Never updated: workspace roles may only insert and read.
+CREATE TABLE memory.events (
+  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  workspace   name NOT NULL DEFAULT memory.current_workspace(),
+  at          timestamptz NOT NULL DEFAULT clock_timestamp(),
+  actor       name NOT NULL DEFAULT session_user,
+  role        name NOT NULL DEFAULT current_user,
+  action      text NOT NULL,
+  memory_id   uuid,
+  entity      text,
+  old         jsonb,
+  new         jsonb,
+  detail      jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX events_memory_idx ON memory.events (memory_id, at) WHERE memory_id IS NOT NULL;
+CREATE INDEX events_scope_idx ON memory.events (workspace, at DESC);
+
+-- Policies as data: one row per workspace ('*' holds the defaults every workspace inherits).
+CREATE TABLE memory.policies (
+  workspace                name PRIMARY KEY,
+  decay_half_life          interval NOT NULL DEFAULT '30 days',
+  decay_floor              real NOT NULL DEFAULT 0.05 CHECK (decay_floor BETWEEN 0 AND 1),
+  archive_threshold        real NOT NULL DEFAULT 0.1 CHECK (archive_threshold BETWEEN 0 AND 1),
+  archive_min_age          interval NOT NULL DEFAULT '90 days',
+  dedup_threshold          real NOT NULL DEFAULT 0.95 CHECK (dedup_threshold BETWEEN 0 AND 1),
+  contradiction_threshold  real NOT NULL DEFAULT 0.80 CHECK (contradiction_threshold BETWEEN 0 AND 1),
+  retention                interval,
+  settings                 jsonb NOT NULL DEFAULT '{}',
+  updated_at               timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO memory.policies (workspace) VALUES ('*');

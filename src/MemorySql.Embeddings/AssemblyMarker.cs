@@ -1,3 +1,0 @@
-namespace MemorySql.Embeddings;
-
-internal static class AssemblyMarker;
