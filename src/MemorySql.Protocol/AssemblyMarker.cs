@@ -1,3 +1,0 @@
-namespace MemorySql.Protocol;
-
-internal static class AssemblyMarker;

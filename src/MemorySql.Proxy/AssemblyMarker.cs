@@ -1,3 +1,0 @@
-namespace MemorySql.Proxy;
-
-internal static class AssemblyMarker;

@@ -1,0 +1,110 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+
+namespace MemorySql.Proxy;
+
+/// <summary>
+/// The write side of one connection. Relayed bytes and the proxy's own messages go through it one writer at
+/// a time, and it remembers whether the last write ended between two messages, so the proxy never puts a
+/// message of its own into the middle of a relayed one.
+/// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "SemaphoreSlim needs disposing only when its wait handle is used, which it never is here.")]
+internal sealed class MessageSink
+{
+    private readonly Stream _stream;
+    private readonly SemaphoreSlim _lock = new(1, 1);
+    private volatile bool _atBoundary = true;
+    private volatile bool _broken;
+
+    public MessageSink(Stream stream) => _stream = stream;
+
+    /// <summary>True when everything written so far ends with a complete message.</summary>
+    public bool AtMessageBoundary => _atBoundary;
+
+    /// <summary>True after a write failed (the peer is gone).</summary>
+    public bool IsBroken => _broken;
+
+    /// <summary>Writes relayed bytes; <paramref name="endsAtBoundary"/> says whether the last message is complete.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask WriteAsync(ReadOnlySequence<byte> data, bool endsAtBoundary)
+    {
+        await _lock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (data.IsSingleSegment)
+            {
+                await _stream.WriteAsync(data.First).ConfigureAwait(false);
+            }
+            else
+            {
+                foreach (var segment in data)
+                    await _stream.WriteAsync(segment).ConfigureAwait(false);
+            }
+            _atBoundary = endsAtBoundary;
+        }
+        catch
+        {
+            _broken = true;
+            throw;
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>Writes complete messages of the proxy's own.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask WriteMessagesAsync(ReadOnlyMemory<byte> messages, CancellationToken cancellationToken = default)
+    {
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _stream.WriteAsync(messages, cancellationToken).ConfigureAwait(false);
+            _atBoundary = true;
+        }
+        catch
+        {
+            _broken = true;
+            throw;
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Writes a last message (an error before closing) only if the stream stands between two messages and is
+    /// still usable; returns whether it was written. Never throws: the connection is being closed anyway.
+    /// </summary>
+    public async ValueTask<bool> TryWriteFinalAsync(ReadOnlyMemory<byte> messages, TimeSpan timeout)
+    {
+        if (_broken) return false;
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _lock.WaitAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+        try
+        {
+            if (!_atBoundary || _broken) return false;
+            await _stream.WriteAsync(messages, cts.Token).ConfigureAwait(false);
+            await _stream.FlushAsync(cts.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException or System.Net.Sockets.SocketException or InvalidOperationException)
+        {
+            _broken = true;
+            return false;
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+}

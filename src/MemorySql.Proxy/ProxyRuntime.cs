@@ -1,0 +1,43 @@
+using System.Collections.Concurrent;
+using System.Net.Security;
+using MemorySql.Embeddings;
+using MemorySql.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace MemorySql.Proxy;
+
+/// <summary>What every session of one <see cref="ProxyServer"/> shares.</summary>
+internal sealed class ProxyRuntime
+{
+    /// <summary>Authentication and startup messages are small; anything larger than this is not one.</summary>
+    public const int StartupPhaseMaxPayload = 1024 * 1024;
+
+    public ProxyRuntime(ProxyOptions options, IEmbeddingProvider? embeddings, ILoggerFactory loggers, SslServerAuthenticationOptions? clientTls)
+    {
+        Options = options;
+        Embeddings = embeddings;
+        ClientTls = clientTls;
+        Connector = new UpstreamConnector(options.Upstream);
+        SessionLogger = loggers.CreateLogger("MemorySql.Proxy.Session");
+    }
+
+    public ProxyOptions Options { get; }
+    public IEmbeddingProvider? Embeddings { get; }
+    public SslServerAuthenticationOptions? ClientTls { get; }
+    public UpstreamConnector Connector { get; }
+    public CancelRegistry Cancels { get; } = new();
+    public ConcurrentDictionary<long, ClientSession> Sessions { get; } = new();
+    public ILogger SessionLogger { get; }
+
+    /// <summary>Forwards a client's CancelRequest to the one session its key belongs to; silently ignores others.</summary>
+    public async Task ForwardCancelAsync(StartupPacket cancel, CancellationToken cancellationToken)
+    {
+        var session = Cancels.Find(cancel.CancelProcessId, cancel.CancelSecret);
+        if (session is null)
+        {
+            SessionLogger.LogDebug("Ignored a cancel request for unknown process id {ProcessId}", cancel.CancelProcessId);
+            return;
+        }
+        await session.ForwardCancelAsync(cancellationToken).ConfigureAwait(false);
+    }
+}
