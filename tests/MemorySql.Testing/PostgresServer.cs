@@ -12,6 +12,12 @@ public sealed class PostgresServer
 {
     public const string TemplateDatabase = "memorysql_template";
 
+    /// <summary>Roles that are members of this group authenticate with md5 over TCP (store their password with password_encryption = md5).</summary>
+    public const string Md5LoginGroup = "memorysql_md5_logins";
+
+    /// <summary>Roles that are members of this group authenticate with a cleartext password over TCP.</summary>
+    public const string PasswordLoginGroup = "memorysql_password_logins";
+
     private static readonly Lazy<Task<PostgresServer>> Shared = new(StartAsync, LazyThreadSafetyMode.ExecutionAndPublication);
     private static int _databaseCounter;
     private readonly SemaphoreSlim _createLock = new(1, 1);
@@ -74,6 +80,13 @@ public sealed class PostgresServer
             AdminPassword = "admin-" + Guid.NewGuid().ToString("N"),
             Durable = false,
             ExtraSettings = ["max_connections = 300", "log_min_messages = warning", "log_min_error_statement = panic"],
+            // Members of these group roles log in with md5 or cleartext passwords (auth tests create them);
+            // everyone else uses SCRAM.
+            ExtraHbaLines =
+            [
+                $"host all +{Md5LoginGroup} 127.0.0.1/32 md5",
+                $"host all +{PasswordLoginGroup} 127.0.0.1/32 password",
+            ],
         });
         cluster.Initialize();
         cluster.Start();
