@@ -284,7 +284,7 @@ internal sealed class ClientSession
         if (first == frontendTask)
             await OnFrontendEndedAsync(end, error).ConfigureAwait(false);
         else
-            await OnBackendEndedAsync(end, error, backendInspector).ConfigureAwait(false);
+            await OnBackendEndedAsync(end, error, backendInspector.LastMessageType == BackendCode.ErrorResponse && backend.AtMessageBoundary).ConfigureAwait(false);
 
         // Stop the other direction and let it finish.
         _clientReader!.CancelPendingRead();
@@ -340,13 +340,13 @@ internal sealed class ClientSession
         }
     }
 
-    private async Task OnBackendEndedAsync(RelayEnd end, Exception? error, BackendInspector inspector)
+    private async Task OnBackendEndedAsync(RelayEnd end, Exception? error, bool upstreamSaidWhy)
     {
         switch (error)
         {
             case null when end == RelayEnd.SourceClosed:
                 // After a FATAL ErrorResponse (e.g. 57P01 on shutdown) the client already knows why.
-                if (inspector.LastMessageType != BackendCode.ErrorResponse)
+                if (!upstreamSaidWhy)
                 {
                     _logger.LogInformation("Session {Session}: the upstream server closed the connection", Id);
                     await SendFinalErrorAsync(UpstreamLost()).ConfigureAwait(false);
@@ -371,7 +371,7 @@ internal sealed class ClientSession
                 return;
             case var e when IsDisconnect(e):
                 _logger.LogInformation("Session {Session}: upstream connection lost: {Message}", Id, e.Message);
-                await SendFinalErrorAsync(UpstreamLost()).ConfigureAwait(false);
+                if (!upstreamSaidWhy) await SendFinalErrorAsync(UpstreamLost()).ConfigureAwait(false);
                 return;
             default:
                 _logger.LogError(error, "Session {Session}: upstream relay failed", Id);
