@@ -17,6 +17,7 @@ internal sealed class ClientSession
 {
     private static readonly byte[] TerminateMessage = new MessageBuilder(5).Terminate().ToArray();
     private static readonly TimeSpan FinalWriteTimeout = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
     private static long _nextId;
 
     private readonly ProxyRuntime _runtime;
@@ -281,7 +282,16 @@ internal sealed class ClientSession
         var first = await Task.WhenAny(frontendTask, backendTask).ConfigureAwait(false);
         var (end, error) = await first.ConfigureAwait(false);
 
-        if (first == frontendTask)
+        if (first == frontendTask && error is PgProtocolException violation)
+        {
+            // PostgreSQL answers everything before a malformed message and then reports it: forward a Terminate
+            // after the valid messages, relay the answers until the server closes, then send the error.
+            _logger.LogInformation("Session {Session}: client protocol violation: {Message}", Id, violation.Message);
+            await TerminateUpstreamAsync().ConfigureAwait(false);
+            await Task.WhenAny(backendTask, Task.Delay(DrainTimeout)).ConfigureAwait(false);
+            await SendFinalErrorAsync(PgError.Fatal(violation.SqlState, violation.Message)).ConfigureAwait(false);
+        }
+        else if (first == frontendTask)
             await OnFrontendEndedAsync(end, error).ConfigureAwait(false);
         else
             await OnBackendEndedAsync(end, error, backendInspector.LastMessageType == BackendCode.ErrorResponse && backend.AtMessageBoundary).ConfigureAwait(false);
