@@ -1,0 +1,60 @@
+using System.Globalization;
+using BenchmarkDotNet.Running;
+using MemorySql.Proxy;
+using MemorySql.Proxy.Benchmarks;
+using Microsoft.Extensions.Logging;
+
+// Modes:
+//   (none) or BenchmarkDotNet arguments   the relay micro-benchmarks (RelayBenchmarks)
+//   idle-memory [N]                        memory held per idle session with N sessions (default 1000)
+//   serve --upstream-port P [--upstream-host H] [--port Q]   a bare proxy for bench/proxy-pgbench.sh
+//   helper                                 internal: the child process of idle-memory
+switch (args.FirstOrDefault())
+{
+    case "idle-memory":
+        return await IdleMemory.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1000);
+    case "helper":
+        return await IdleMemory.HelperAsync();
+    case "serve":
+        return await ServeAsync(args);
+    default:
+        BenchmarkSwitcher.FromAssembly(typeof(RelayBenchmarks).Assembly).Run(args);
+        return 0;
+}
+
+static async Task<int> ServeAsync(string[] args)
+{
+    string Arg(string name, string fallback)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+    }
+    var options = new ProxyOptions
+    {
+        Port = int.Parse(Arg("--port", "6432"), CultureInfo.InvariantCulture),
+        Upstream =
+        {
+            Host = Arg("--upstream-host", "127.0.0.1"),
+            Port = int.Parse(Arg("--upstream-port", "5432"), CultureInfo.InvariantCulture),
+            TlsMode = UpstreamTlsMode.Disable,
+        },
+    };
+    using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning));
+    await using var proxy = new ProxyServer(options, null, loggers);
+    await proxy.StartAsync(CancellationToken.None);
+    Console.WriteLine($"listening {proxy.LocalEndPoint}");
+    var stop = new TaskCompletionSource();
+    Console.CancelKeyPress += (_, e) =>
+    {
+        e.Cancel = true;
+        stop.TrySetResult();
+    };
+    AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.TrySetResult();
+    using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
+    {
+        c.Cancel = true;
+        stop.TrySetResult();
+    });
+    await stop.Task;
+    return 0;
+}

@@ -1,0 +1,33 @@
+using MemorySql.Embeddings;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace MemorySql.Proxy;
+
+/// <summary>
+/// Runs a <see cref="ProxyServer"/> inside a generic host. Register with
+/// <c>services.Configure&lt;ProxyOptions&gt;(configuration.GetSection(ProxyOptions.SectionName));
+/// services.AddHostedService&lt;ProxyHostedService&gt;();</c> — an <see cref="IEmbeddingProvider"/> in the
+/// container is used when there is one.
+/// </summary>
+public sealed class ProxyHostedService : IHostedService, IAsyncDisposable
+{
+    private readonly ProxyServer _server;
+
+    public ProxyHostedService(IOptions<ProxyOptions> options, IServiceProvider services, ILoggerFactory loggers)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _server = new ProxyServer(options.Value, services.GetService<IEmbeddingProvider>(), loggers);
+    }
+
+    /// <summary>The running server (its <see cref="ProxyServer.LocalEndPoint"/> once started).</summary>
+    public ProxyServer Server => _server;
+
+    public Task StartAsync(CancellationToken cancellationToken) => _server.StartAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => _server.StopAsync(cancellationToken);
+
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
+}
