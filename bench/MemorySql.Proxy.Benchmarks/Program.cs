@@ -16,6 +16,8 @@ switch (args.FirstOrDefault())
     case "helper":
         return await IdleMemory.HelperAsync();
     case "serve":
+        // Before any socket exists; "--thread-pool-completions" keeps .NET's default for comparison.
+        if (!args.Contains("--thread-pool-completions")) ProxyServer.EnableInlineSocketCompletions();
         return await ServeAsync(args);
     default:
         BenchmarkSwitcher.FromAssembly(typeof(RelayBenchmarks).Assembly).Run(args);

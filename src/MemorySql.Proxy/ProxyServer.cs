@@ -35,6 +35,24 @@ public sealed class ProxyServer : IAsyncDisposable
         _runtime = new ProxyRuntime(options, embeddings, loggers, certificate is null ? null : TlsSetup.ServerOptions(certificate));
     }
 
+    /// <summary>The environment variable that makes .NET run socket continuations on its epoll threads.</summary>
+    public const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
+    /// <summary>
+    /// Lets socket completions run the relay directly on .NET's event threads instead of handing each one to
+    /// the thread pool: one thread switch less per message each way, which on a busy machine is most of the
+    /// proxy's added latency (see docs/benchmarks.md). The relay never blocks, so this is safe for it. .NET
+    /// reads the variable once, when the first socket operation of the process starts: call this first
+    /// thing in Main. Returns false when the variable was already set to something else.
+    /// </summary>
+    public static bool EnableInlineSocketCompletions()
+    {
+        var current = Environment.GetEnvironmentVariable(InlineCompletionsVariable);
+        if (current is not null && current != "1") return false;
+        Environment.SetEnvironmentVariable(InlineCompletionsVariable, "1");
+        return true;
+    }
+
     /// <summary>The address and port the proxy listens on (the real port when <see cref="ProxyOptions.Port"/> is 0).</summary>
     public IPEndPoint LocalEndPoint => (IPEndPoint?)_listener?.LocalEndPoint ?? throw new InvalidOperationException("the proxy is not started");
 
@@ -62,6 +80,8 @@ public sealed class ProxyServer : IAsyncDisposable
             throw new InvalidOperationException($"MemorySql cannot listen on {endPoint}: {e.Message} (Proxy:ListenAddress, Proxy:Port)", e);
         }
         _listener = listener;
+        if (Environment.GetEnvironmentVariable(InlineCompletionsVariable) != "1")
+            _logger.LogInformation("{Variable} is not 1: every relayed message takes a thread-pool hop (call ProxyServer.EnableInlineSocketCompletions() at the start of Main)", InlineCompletionsVariable);
         _logger.LogInformation("MemorySql proxy listening on {EndPoint}, relaying to PostgreSQL at {Upstream} (client TLS {Tls})",
             LocalEndPoint, _runtime.Connector.Description, _runtime.ClientTls is null ? "off" : "on");
         _background.Add(Task.Run(AcceptLoopAsync, CancellationToken.None));

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# pgbench -S through three paths measured in the same run: PostgreSQL directly, PgBouncer (session mode)
+# and the MemorySql proxy. Starts its own PostgreSQL cluster (trust auth, fsync off, in a temp folder),
+# its own PgBouncer and a bare MemorySql proxy (bench/MemorySql.Proxy.Benchmarks "serve"), runs every
+# combination of clients x protocol mode x target several times in rotating order, and prints medians,
+# ratios against direct PostgreSQL and PgBouncer, and the added p50 latency at 1 client.
+#
+#   bench/proxy-pgbench.sh [--runs 3] [--duration 10] [--clients "1 16"] [--modes "simple extended prepared"] [--scale 10] [--out FILE]
+#
+# Needs root (PostgreSQL and PgBouncer run as the postgres user through runuser), pgbench, pgbouncer, dotnet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=3; duration=10; clients="1 16"; modes="simple extended prepared"; scale=10; out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --clients) clients=$2; shift 2 ;;
+    --modes) modes=$2; shift 2 ;;
+    --scale) scale=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+bin=""
+for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && bin=$d; done
+[ -n "$bin" ] || { echo "PostgreSQL server programs not found (run scripts/prerequisites.sh --test)" >&2; exit 1; }
+command -v pgbouncer >/dev/null || { echo "pgbouncer is not installed (apt-get install pgbouncer)" >&2; exit 1; }
+pgbench=$bin/pgbench; [ -x "$pgbench" ] || pgbench=$(command -v pgbench)
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+as_pg() { runuser -u postgres -- "$@"; }
+
+work=$(mktemp -d /tmp/memorysql-pgbench.XXXXXX)
+chmod 755 "$work"; chown postgres "$work"
+pg_port=$(free_port); bouncer_port=$(free_port); proxy_port=$(free_port)
+proxy_pid=""
+cleanup() {
+  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null || true
+  [ -f "$work/pgbouncer.pid" ] && kill "$(cat "$work/pgbouncer.pid")" 2>/dev/null || true
+  as_pg "$bin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "==> PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on port $pg_port" >&2
+as_pg "$bin/initdb" -D "$work/pg" -U bench --auth=trust -E UTF8 --no-sync >/dev/null
+cat >> "$work/pg/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $pg_port
+unix_socket_directories = '$work'
+max_connections = 200
+shared_buffers = 256MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+CONF
+as_pg "$bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w start >/dev/null
+"$bin/createdb" -h 127.0.0.1 -p "$pg_port" -U bench bench
+"$pgbench" -h 127.0.0.1 -p "$pg_port" -U bench -i -s "$scale" -q bench >/dev/null 2>&1
+
+echo "==> PgBouncer $(pgbouncer --version | head -1 | awk '{print $2}') (session mode) on port $bouncer_port" >&2
+echo '"bench" ""' > "$work/users.txt"
+cat > "$work/pgbouncer.ini" <<INI
+[databases]
+bench = host=127.0.0.1 port=$pg_port dbname=bench
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bouncer_port
+unix_socket_dir =
+auth_type = trust
+auth_file = $work/users.txt
+pool_mode = session
+max_client_conn = 200
+default_pool_size = 60
+logfile = $work/pgbouncer.log
+pidfile = $work/pgbouncer.pid
+INI
+chown postgres "$work"/pgbouncer.ini "$work"/users.txt
+as_pg pgbouncer -d "$work/pgbouncer.ini"
+
+echo "==> MemorySql proxy on port $proxy_port" >&2
+dotnet build bench/MemorySql.Proxy.Benchmarks -c Release -nologo -v:q -clp:ErrorsOnly >/dev/null
+dotnet bench/MemorySql.Proxy.Benchmarks/bin/Release/net10.0/MemorySql.Proxy.Benchmarks.dll serve \
+  --port "$proxy_port" --upstream-port "$pg_port" > "$work/proxy.log" 2>&1 &
+proxy_pid=$!
+for _ in $(seq 100); do
+  "$bin/pg_isready" -q -h 127.0.0.1 -p "$proxy_port" -U bench && \
+  "$bin/pg_isready" -q -h 127.0.0.1 -p "$bouncer_port" -U bench && break
+  sleep 0.2
+done
+
+declare -A port_of=([direct]=$pg_port [pgbouncer]=$bouncer_port [memorysql]=$proxy_port)
+targets=(direct pgbouncer memorysql)
+results=$work/results.tsv
+echo -e "run\tclients\tmode\ttarget\ttps\tp50_us" > "$results"
+
+# Warm the caches (and the proxy's JIT) once.
+for t in "${targets[@]}"; do
+  "$pgbench" -h 127.0.0.1 -p "${port_of[$t]}" -U bench -S -M prepared -c 4 -j 2 -T 3 -n bench >/dev/null 2>&1
+done
+
+for run in $(seq "$runs"); do
+  for c in $clients; do
+    j=$(( c < 2 ? c : 2 ))
+    for m in $modes; do
+      # Rotate the order so no target always runs first or last.
+      shift_by=$(( (run - 1) % 3 ))
+      order=("${targets[@]:$shift_by}" "${targets[@]:0:$shift_by}")
+      for t in "${order[@]}"; do
+        log_args=(); rm -f "$work"/txlog*
+        [ "$c" = 1 ] && log_args=(-l --log-prefix="$work/txlog")
+        output=$("$pgbench" -h 127.0.0.1 -p "${port_of[$t]}" -U bench -S -M "$m" -c "$c" -j "$j" -T "$duration" -n "${log_args[@]}" bench 2>&1) || {
+          echo "pgbench failed for $t $m $c:" >&2; echo "$output" >&2; exit 1; }
+        tps=$(echo "$output" | sed -nE 's/^tps = ([0-9.]+).*/\1/p' | head -1)
+        p50=""
+        if [ "$c" = 1 ]; then
+          p50=$(cat "$work"/txlog* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+        fi
+        echo -e "$run\t$c\t$m\t$t\t$tps\t$p50" >> "$results"
+        echo "run $run clients $c $m $t: $tps tps${p50:+, p50 $p50 us}" >&2
+      done
+    done
+  done
+done
+
+python3 - "$results" "$runs" "$duration" "$out" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+runs, duration, out = sys.argv[2], sys.argv[3], sys.argv[4]
+def med(c, m, t, key):
+    vals = [float(r[key]) for r in rows if r["clients"] == c and r["mode"] == m and r["target"] == t and r[key]]
+    return statistics.median(vals) if vals else None
+lines = [f"Medians of {runs} runs of {duration} s each (pgbench -S, scale in the command), rotating the order of targets.", "",
+         "| clients | mode | direct TPS | PgBouncer TPS | MemorySql TPS | MemorySql / direct | MemorySql / PgBouncer | p50 direct | p50 PgBouncer | p50 MemorySql | added p50 (MemorySql − direct) |",
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
+for c in sorted({r["clients"] for r in rows}, key=int):
+    for m in [m for m in ("simple", "extended", "prepared") if any(r["mode"] == m for r in rows)]:
+        d, b, p = (med(c, m, t, "tps") for t in ("direct", "pgbouncer", "memorysql"))
+        ld, lb, lp = (med(c, m, t, "p50_us") for t in ("direct", "pgbouncer", "memorysql"))
+        f = lambda x: "" if x is None else f"{x:,.0f}"
+        fl = lambda x: "" if x is None else f"{x:.0f} µs"
+        added = "" if ld is None or lp is None else f"{lp - ld:+.0f} µs"
+        lines.append(f"| {c} | {m} | {f(d)} | {f(b)} | {f(p)} | {p/d:.2f} | {p/b:.2f} | {fl(ld)} | {fl(lb)} | {fl(lp)} | {added} |")
+text = "\n".join(lines)
+print(text)
+if out:
+    open(out, "w").write(text + "\n")
+PY
