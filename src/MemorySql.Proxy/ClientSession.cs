@@ -273,7 +273,7 @@ internal sealed class ClientSession
     private async Task RelayAsync()
     {
         var frontendInspector = new FrontendInspector(_runtime.Options.Limits.MaxMessageSize);
-        var backendInspector = new BackendInspector();
+        var backendInspector = new BackendInspector(_upstreamProcessId, _processId);
         var frontend = new Relay(_clientReader!, _upstreamSink!, frontendInspector, _clock);
         var backend = new Relay(_upstreamReader!, _clientSink!, backendInspector, _clock);
 

@@ -37,7 +37,17 @@ internal sealed class FrontendInspector : IRelayInspector
 /// </summary>
 internal sealed class BackendInspector : IRelayInspector
 {
+    private readonly int _upstreamProcessId;
+    private readonly int _clientProcessId;
     private byte _lastType;
+
+    /// <param name="upstreamProcessId">The upstream backend's pid (0 when unknown).</param>
+    /// <param name="clientProcessId">The pid the client was given in BackendKeyData.</param>
+    public BackendInspector(int upstreamProcessId = 0, int clientProcessId = 0)
+    {
+        _upstreamProcessId = upstreamProcessId;
+        _clientProcessId = clientProcessId;
+    }
 
     /// <summary>The status of the last ReadyForQuery.</summary>
     public TransactionStatus TransactionStatus { get; private set; } = TransactionStatus.Idle;
@@ -52,7 +62,14 @@ internal sealed class BackendInspector : IRelayInspector
         if (header.Length < 4 || header.Length > ProxyLimits.PostgresMaxMessageSize)
             throw new PgProtocolException($"the upstream server sent a message of type '{(char)header.Type}' with an invalid length {header.Length}");
         _lastType = header.Type;
-        return header.Type == BackendCode.ReadyForQuery ? MessageAction.ForwardWhole : MessageAction.Forward;
+        return header.Type switch
+        {
+            BackendCode.ReadyForQuery => MessageAction.ForwardWhole,
+            // A notification names the sending backend; the session's own upstream pid is shown to the client as
+            // the pid it got in BackendKeyData, so "was this my own NOTIFY?" checks keep working.
+            BackendCode.NotificationResponse when _upstreamProcessId != 0 && header.PayloadLength >= 4 => MessageAction.Intercept,
+            _ => MessageAction.Forward,
+        };
     }
 
     public void Inspect(in MessageHeader header, in ReadOnlySequence<byte> message)
@@ -68,6 +85,13 @@ internal sealed class BackendInspector : IRelayInspector
         }
     }
 
-    public ValueTask InterceptAsync(MessageHeader header, ReadOnlySequence<byte> message, MessageSink destination) =>
-        throw new NotSupportedException("the backend relay intercepts nothing yet");
+    public ValueTask InterceptAsync(MessageHeader header, ReadOnlySequence<byte> message, MessageSink destination)
+    {
+        // Notifications are rare: a copy is fine here.
+        var bytes = message.ToArray();
+        var pid = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(MessageHeader.Size));
+        if (pid == _upstreamProcessId)
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(MessageHeader.Size), _clientProcessId);
+        return destination.WriteAsync(new ReadOnlySequence<byte>(bytes), endsAtBoundary: true);
+    }
 }

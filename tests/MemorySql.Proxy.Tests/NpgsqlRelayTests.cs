@@ -160,6 +160,23 @@ public sealed class NpgsqlRelayTests : IClassFixture<ProxyFixture>
     }
 
     [Fact]
+    public async Task OwnNotification_CarriesTheProcessIdTheClientWasGiven()
+    {
+        await using var conn = await _db.OpenProxyAsync();
+        var received = new List<NpgsqlNotificationEventArgs>();
+        conn.Notification += (_, e) => received.Add(e);
+        await using (var cmd = new NpgsqlCommand("LISTEN own_channel; NOTIFY own_channel, 'mine'", conn))
+            await cmd.ExecuteNonQueryAsync();
+        await using (var other = await _db.OpenProxyAsync())
+        await using (var cmd = new NpgsqlCommand("NOTIFY own_channel, 'theirs'", other))
+            await cmd.ExecuteNonQueryAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        while (received.Count < 2) await conn.WaitAsync(timeout.Token);
+        Assert.Equal(conn.ProcessID, received.Single(n => n.Payload == "mine").PID);
+        Assert.NotEqual(conn.ProcessID, received.Single(n => n.Payload == "theirs").PID);
+    }
+
+    [Fact]
     public async Task Cancel_OfPgSleep_ReturnsQueryCanceled_AndConnectionStaysUsable()
     {
         await using var conn = await _db.OpenProxyAsync();
