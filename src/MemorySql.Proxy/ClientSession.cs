@@ -59,6 +59,9 @@ internal sealed class ClientSession
     /// <summary>The task running this session (set by the server).</summary>
     public Task? Completion { get; set; }
 
+    /// <summary>True once the session relays messages (after ReadyForQuery); the idle timeout applies from then on.</summary>
+    public bool IsRelaying { get; private set; }
+
     /// <summary>Protocol minor version spoken with the client (0 or 2).</summary>
     public int ClientMinorVersion { get; private set; }
 
@@ -137,7 +140,23 @@ internal sealed class ClientSession
             await _runtime.ForwardCancelAsync(result.Packet, cancellationToken).ConfigureAwait(false);
             return false;
         }
-        return await AuthenticateAsync(result.Packet, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await AuthenticateAsync(result.Packet, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PgProtocolException e)
+        {
+            _logger.LogInformation("Session {Session}: protocol violation during authentication: {Message}", Id, e.Message);
+            await WriteDirectAsync(_clientStream!, PgError.Fatal(e.SqlState, e.Message), cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+        catch (Exception e) when (IsDisconnect(e) && _upstreamSink is not null && !_upstreamSink.IsBroken && _clientSink is { IsBroken: false })
+        {
+            // The upstream went away during authentication (the client side is still writable).
+            _logger.LogInformation("Session {Session}: upstream connection lost during authentication: {Message}", Id, e.Message);
+            await SendFinalErrorAsync(UpstreamLost()).ConfigureAwait(false);
+            return false;
+        }
     }
 
     private async Task<bool> AuthenticateAsync(StartupPacket startup, CancellationToken cancellationToken)
@@ -272,6 +291,8 @@ internal sealed class ClientSession
 
     private async Task RelayAsync()
     {
+        _clock.Touch();
+        IsRelaying = true;
         var frontendInspector = new FrontendInspector(_runtime.Options.Limits.MaxMessageSize);
         var backendInspector = new BackendInspector(_upstreamProcessId, _processId);
         var frontend = new Relay(_clientReader!, _upstreamSink!, frontendInspector, _clock);

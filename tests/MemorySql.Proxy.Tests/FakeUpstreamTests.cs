@@ -88,6 +88,34 @@ public sealed class FakeUpstreamTests
     }
 
     [Fact]
+    public async Task UpstreamClosesDuringAuthentication_ClientGets08006()
+    {
+        await using var proxy = await FakeProxy.StartAsync(backend =>
+        {
+            backend.Kill();
+            return Task.CompletedTask;
+        });
+        await using var client = await RawPgConnection.ConnectAsync(proxy.Port);
+        await client.SendAsync(RawPgConnection.Startup("tester", "fake"));
+        var messages = await client.ReadUntilClosedAsync(Short);
+        Assert.Equal("08006", Assert.Single(messages).Error.SqlState);
+    }
+
+    [Fact]
+    public async Task UpstreamSendsGarbageDuringAuthentication_ClientGets08P01()
+    {
+        await using var proxy = await FakeProxy.StartAsync(async backend =>
+        {
+            await backend.WriteAsync(new byte[] { (byte)'R', 0, 0, 0, 2 });
+            await Task.Delay(5000);
+        });
+        await using var client = await RawPgConnection.ConnectAsync(proxy.Port);
+        await client.SendAsync(RawPgConnection.Startup("tester", "fake"));
+        var messages = await client.ReadUntilClosedAsync(Short);
+        Assert.Equal("08P01", Assert.Single(messages).Error.SqlState);
+    }
+
+    [Fact]
     public async Task ScramPlus_IsRemovedFromTheMechanismsOfferedToTheClient()
     {
         await using var proxy = await FakeProxy.StartAsync(async backend =>
@@ -231,7 +259,7 @@ public sealed class FakeUpstreamTests
     [Fact]
     public async Task IdleClient_IsClosedWith57P05_AfterClientIdleTimeout()
     {
-        await using var proxy = await FakeProxy.StartAsync(configure: o => o.Limits.ClientIdleTimeout = TimeSpan.FromMilliseconds(300));
+        await using var proxy = await FakeProxy.StartAsync(configure: o => o.Limits.ClientIdleTimeout = TimeSpan.FromMilliseconds(500));
         await using var client = await proxy.LoginAsync();
         var messages = await client.ReadUntilClosedAsync(Short);
         Assert.Equal("57P05", Assert.Single(messages).Error.SqlState);

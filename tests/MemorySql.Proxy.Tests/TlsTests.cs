@@ -191,6 +191,26 @@ public sealed class UpstreamTlsTests
     }
 
     [Fact]
+    public async Task ClientAnnouncingChannelBinding_OverATlsUpstream_GetsAnExplanationInsteadOfAScramFailure()
+    {
+        using var cert = TestCertificate.Create();
+        await using var upstream = new FakeUpstream(async backend =>
+        {
+            await backend.WriteAsync(new MessageBuilder().AuthenticationSasl(["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]));
+            await backend.ReadAsync();
+        }, cert.Certificate);
+        await using var proxy = await FakeProxy.StartAsync(upstream: upstream, configure: o => o.Upstream.TlsMode = UpstreamTlsMode.Require);
+        await using var c = await RawPgConnection.ConnectAsync(proxy.Port);
+        await c.SendAsync(RawPgConnection.Startup("tester", "fake"));
+        Assert.Equal('R', (await c.ReadAsync()).Type);
+        var first = "y,,n=,r=clientnonce"u8.ToArray();
+        await c.SendAsync(new MessageBuilder().StartMessage(FrontendCode.Password).WriteCString("SCRAM-SHA-256").WriteInt32(first.Length).WriteBytes(first).EndMessage());
+        var error = (await c.ReadAsync()).Error;
+        Assert.Equal("08P01", error.SqlState);
+        Assert.Contains("channel_binding=disable", error.Hint, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Require_AgainstAServerWithoutTls_Fails08001()
     {
         await using var proxy = await FakeProxy.StartAsync(configure: o => o.Upstream.TlsMode = UpstreamTlsMode.Require);
