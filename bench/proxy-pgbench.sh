@@ -6,12 +6,13 @@
 # ratios against direct PostgreSQL and PgBouncer, and the added p50 latency at 1 client.
 #
 #   bench/proxy-pgbench.sh [--runs 3] [--duration 10] [--clients "1 16"] [--modes "simple extended prepared"] [--scale 10] [--out FILE]
+#                          [--proxy-args "--thread-pool-completions"]   (extra arguments for the proxy's serve mode)
 #
 # Needs root (PostgreSQL and PgBouncer run as the postgres user through runuser), pgbench, pgbouncer, dotnet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=3; duration=10; clients="1 16"; modes="simple extended prepared"; scale=10; out=""
+runs=3; duration=10; clients="1 16"; modes="simple extended prepared"; scale=10; out=""; proxy_args=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
@@ -20,7 +21,8 @@ while [ $# -gt 0 ]; do
     --modes) modes=$2; shift 2 ;;
     --scale) scale=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --proxy-args) proxy_args=$2; shift 2 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -85,7 +87,7 @@ as_pg pgbouncer -d "$work/pgbouncer.ini"
 echo "==> MemorySql proxy on port $proxy_port" >&2
 dotnet build bench/MemorySql.Proxy.Benchmarks -c Release -nologo -v:q -clp:ErrorsOnly >/dev/null
 dotnet bench/MemorySql.Proxy.Benchmarks/bin/Release/net10.0/MemorySql.Proxy.Benchmarks.dll serve \
-  --port "$proxy_port" --upstream-port "$pg_port" > "$work/proxy.log" 2>&1 &
+  --port "$proxy_port" --upstream-port "$pg_port" $proxy_args > "$work/proxy.log" 2>&1 &
 proxy_pid=$!
 for _ in $(seq 100); do
   "$bin/pg_isready" -q -h 127.0.0.1 -p "$proxy_port" -U bench && \

@@ -38,6 +38,7 @@ internal sealed class ClientSession
     private byte[]? _upstreamSecret;
     private volatile bool _open;
     private volatile PgError? _abortReason;
+    private Task? _relays;
 
     public ClientSession(ProxyRuntime runtime, Socket socket)
     {
@@ -300,6 +301,7 @@ internal sealed class ClientSession
 
         var frontendTask = RunRelayAsync(frontend);
         var backendTask = RunRelayAsync(backend);
+        _relays = Task.WhenAll(frontendTask, backendTask);
         var first = await Task.WhenAny(frontendTask, backendTask).ConfigureAwait(false);
         var (end, error) = await first.ConfigureAwait(false);
 
@@ -317,10 +319,11 @@ internal sealed class ClientSession
         else
             await OnBackendEndedAsync(end, error, backendInspector.LastMessageType == BackendCode.ErrorResponse && backend.AtMessageBoundary).ConfigureAwait(false);
 
-        // Stop the other direction and let it finish.
+        // Stop the other direction and let it finish; if it is stuck writing to a peer that stopped reading,
+        // closing the sockets (CloseAsync) ends it.
         _clientReader!.CancelPendingRead();
         _upstreamReader!.CancelPendingRead();
-        await (first == frontendTask ? backendTask : frontendTask).ConfigureAwait(false);
+        await Task.WhenAny(first == frontendTask ? backendTask : frontendTask, Task.Delay(FinalWriteTimeout)).ConfigureAwait(false);
     }
 
     private static async Task<(RelayEnd End, Exception? Error)> RunRelayAsync(Relay relay)
@@ -480,14 +483,7 @@ internal sealed class ClientSession
         _open = false;
         if (_cancelSecret is not null) _runtime.Cancels.Unregister(_processId, this);
         _runtime.Sessions.TryRemove(Id, out _);
-        try
-        {
-            if (_clientReader is not null) await _clientReader.CompleteAsync().ConfigureAwait(false);
-            if (_upstreamReader is not null) await _upstreamReader.CompleteAsync().ConfigureAwait(false);
-        }
-        catch (Exception e) when (IsDisconnect(e))
-        {
-        }
+        // Sockets first: a relay loop still writing fails at once, before its buffers go back to the pool.
         try
         {
             _upstream?.Dispose();
@@ -503,6 +499,15 @@ internal sealed class ClientSession
         {
         }
         _socket.Dispose();
+        if (_relays is not null) await Task.WhenAny(_relays, Task.Delay(FinalWriteTimeout)).ConfigureAwait(false);
+        try
+        {
+            if (_clientReader is not null) await _clientReader.CompleteAsync().ConfigureAwait(false);
+            if (_upstreamReader is not null) await _upstreamReader.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsDisconnect(e) || e is InvalidOperationException)
+        {
+        }
         _startupAbort.Dispose();
     }
 }

@@ -181,6 +181,17 @@ public sealed class RawProtocolTests : IClassFixture<ProxyFixture>, IAsyncLifeti
     }
 
     [Fact]
+    public async Task ClientThatStopsReadingAndTerminates_SessionStillEnds()
+    {
+        var c = await ConnectAsync();
+        await c.LoginAsync(User, Password, _db.Name);
+        // A result far larger than the socket buffers, never read; then Terminate.
+        await c.SendAsync(Msg.Concat(Msg.Query("SELECT repeat('x', 1000) FROM generate_series(1, 50000)"), Msg.Terminate()));
+        await FakeUpstreamTests.WaitUntil(() => _db.Proxy.ConnectionCount == 0);
+        await c.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Terminate_ClosesTheSession()
     {
         await using var c = await ConnectAsync();
