@@ -39,6 +39,7 @@ internal sealed class ClientSession
     private volatile bool _open;
     private volatile PgError? _abortReason;
     private Task? _relays;
+    private bool _clientIsTls;
 
     public ClientSession(ProxyRuntime runtime, Socket socket)
     {
@@ -136,6 +137,7 @@ internal sealed class ClientSession
             return false;
         }
         _clientStream = result.Stream;
+        _clientIsTls = result.IsTls;
         if (result.Packet.Kind == StartupPacketKind.CancelRequest)
         {
             await _runtime.ForwardCancelAsync(result.Packet, cancellationToken).ConfigureAwait(false);
@@ -239,8 +241,8 @@ internal sealed class ClientSession
         if (code == AuthenticationCode.Sasl)
         {
             var offered = SaslMechanisms.Parse(request.Payload.AsSpan(4));
-            var usable = SaslMechanisms.WithoutChannelBinding(offered);
-            if (usable.Count == 0)
+            var withoutBinding = SaslMechanisms.WithoutChannelBinding(offered);
+            if (withoutBinding.Count == 0)
             {
                 toClient.ErrorResponse(PgError.Fatal(SqlStates.InvalidAuthorization,
                     $"the upstream PostgreSQL offers only {string.Join(", ", offered)}; channel binding cannot pass through MemorySql",
@@ -248,7 +250,13 @@ internal sealed class ClientSession
                 await _clientSink!.WriteMessagesAsync(toClient.WrittenMemory, cancellationToken).ConfigureAwait(false);
                 return false;
             }
-            toClient.AuthenticationSasl(usable);
+            // Channel binding can never pass through (the client's TLS ends here). Which list lets clients still
+            // log in depends on the client's connection (see docs/proxy.md, "Channel binding"):
+            // * plaintext: drivers treat -PLUS over plaintext as an attack (libpq and Npgsql refuse), so strip it;
+            // * TLS: keep it, so a client with channel_binding=disable answers "n" (not "y", which a TLS upstream
+            //   refuses); a client that picks -PLUS gets an explanation below.
+            if (_clientIsTls) toClient.WriteBytes(request.ToWire());
+            else toClient.AuthenticationSasl(withoutBinding);
         }
         else
         {
@@ -267,12 +275,9 @@ internal sealed class ClientSession
             await _clientSink.WriteMessagesAsync(toClient.WrittenMemory, cancellationToken).ConfigureAwait(false);
             return false;
         }
-        if (code == AuthenticationCode.Sasl && _upstream!.IsTls && ClaimsChannelBindingSupport(r.Payload))
+        if (code == AuthenticationCode.Sasl && ChannelBindingProblem(r.Payload) is { } problem)
         {
-            toClient.ErrorResponse(PgError.Fatal(SqlStates.ProtocolViolation,
-                "SCRAM channel binding cannot pass through MemorySql while its connection to PostgreSQL uses TLS",
-                detail: "The client announced channel binding support (GS2 flag 'y'), which PostgreSQL refuses over TLS when it is not used.",
-                hint: "Set channel_binding=disable in the client (Npgsql: Channel Binding=Disable), or Proxy:Upstream:TlsMode=Disable."));
+            toClient.ErrorResponse(problem);
             await _clientSink.WriteMessagesAsync(toClient.WrittenMemory, cancellationToken).ConfigureAwait(false);
             return false;
         }
@@ -280,12 +285,33 @@ internal sealed class ClientSession
         return true;
     }
 
-    /// <summary>SASLInitialResponse: mechanism name, int32 length, then the client-first-message starting with the GS2 flag.</summary>
-    private static bool ClaimsChannelBindingSupport(byte[] payload)
+    /// <summary>
+    /// Looks at a SASLInitialResponse (mechanism name, int32 length, client-first-message) for the two
+    /// choices that cannot succeed through the proxy, and explains them instead of letting PostgreSQL
+    /// refuse the login with a SCRAM error that names no cause.
+    /// </summary>
+    private PgError? ChannelBindingProblem(byte[] payload)
     {
         var nameEnd = Array.IndexOf(payload, (byte)0);
-        var data = nameEnd >= 0 && payload.Length >= nameEnd + 5 ? payload.AsSpan(nameEnd + 5) : [];
-        return data.StartsWith("y,"u8);
+        if (nameEnd < 0) return null;
+        var mechanism = System.Text.Encoding.UTF8.GetString(payload, 0, nameEnd);
+        var data = payload.Length >= nameEnd + 5 ? payload.AsSpan(nameEnd + 5) : [];
+        const string Hint = "Set channel_binding=disable in the client (Npgsql: Channel Binding=Disable) and connect to MemorySql with TLS " +
+                            "(sslmode=require): the connection stays encrypted on both legs. See docs/proxy.md, \"Channel binding\".";
+        if (mechanism.EndsWith("-PLUS", StringComparison.Ordinal))
+        {
+            return PgError.Fatal(SqlStates.ProtocolViolation,
+                $"SCRAM channel binding ({mechanism}) cannot pass through MemorySql: the client's TLS connection ends at the proxy, not at PostgreSQL",
+                hint: Hint);
+        }
+        if (_upstream!.IsTls && data.StartsWith("y,"u8))
+        {
+            return PgError.Fatal(SqlStates.ProtocolViolation,
+                "SCRAM channel binding cannot pass through MemorySql while its connection to PostgreSQL uses TLS",
+                detail: "The client announced that it supports channel binding but believes the server does not (GS2 flag 'y'); PostgreSQL refuses that over TLS as a possible downgrade attack.",
+                hint: Hint + " Or set Proxy:Upstream:TlsMode=Disable for an upstream on the same host.");
+        }
+        return null;
     }
 
     // ---------------------------------------------------------------- relay
