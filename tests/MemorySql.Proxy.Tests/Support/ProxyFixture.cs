@@ -53,6 +53,23 @@ public class ProxyFixture : TestDatabase
     /// </summary>
     public async Task EnsureRoleAsync(string role, string password, RoleAuth auth)
     {
+        // Roles are cluster-wide and test classes run in parallel: concurrent ALTER ROLE on the same role
+        // fails with "tuple concurrently updated", so take turns.
+        await RoleLock.WaitAsync();
+        try
+        {
+            await EnsureRoleCoreAsync(role, password, auth);
+        }
+        finally
+        {
+            RoleLock.Release();
+        }
+    }
+
+    private static readonly SemaphoreSlim RoleLock = new(1, 1);
+
+    private async Task EnsureRoleCoreAsync(string role, string password, RoleAuth auth)
+    {
         var group = auth switch
         {
             RoleAuth.Md5 => PostgresServer.Md5LoginGroup,
