@@ -14,9 +14,10 @@ internal static class WorkspaceCommand
         var upstream = CommonOptions.Upstream(required: false);
         var name = new Argument<string>("name") { Description = "The workspace (and PostgreSQL role) name: letters, digits and underscores." };
         var password = new Option<string?>("--password") { Description = "Its password (default: generated and printed once)." };
+        var ifNotExists = new Option<bool>("--if-not-exists") { Description = "Succeed without changes when the workspace exists." };
         var create = new Command("create", "Create a workspace: a login role that sees only its own memories (row-level security).")
         {
-            name, password, dataDir, upstream,
+            name, password, dataDir, upstream, ifNotExists,
         };
         create.SetAction((parse, cancellationToken) => Output.Guard(async () =>
         {
@@ -35,7 +36,11 @@ internal static class WorkspaceCommand
                 url = PostgresUrl.Build("127.0.0.1", folder.State.ProxyPort, workspace, secret, DataFolder.DatabaseName);
             }
             if (!await Workspaces.EnsureAsync(adminConnectionString, workspace, secret, Output.Progress, cancellationToken))
-                return Output.Fail($"workspace {workspace} exists already");
+            {
+                if (!parse.GetValue(ifNotExists)) return Output.Fail($"workspace {workspace} exists already");
+                Output.Progress($"workspace {workspace} exists already");
+                return 0;
+            }
             Output.Success($"workspace {workspace} created");
             Console.WriteLine(url ?? $"user={workspace} password={secret}");
             return 0;
