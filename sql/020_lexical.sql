@@ -1,0 +1,202 @@
+-- The lexical index and Okapi BM25, computed in SQL so a client connected to PostgreSQL directly gets it.
+--
+--   bm25(D, Q) = Σ_{t ∈ Q} idf(t) · tf(t, D) · (k1 + 1) / (tf(t, D) + k1 · (1 − b + b · |D| / avgdl))
+--   idf(t)     = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))
+--
+-- Terms are the lexemes of to_tsvector(<workspace text_search_config>, content) (stemmed, stop words
+-- removed); tf is a lexeme's number of positions (PostgreSQL keeps at most 256 per lexeme), |D| the sum
+-- of tf over the document, N the number of active memories of the workspace, df(t) the number of active
+-- memories containing t, avgdl their mean length. Each distinct query lexeme counts once. k1 and b come
+-- from the policy settings bm25.k1 (1.2) and bm25.b (0.75).
+
+-- BEFORE INSERT / UPDATE OF content: content hash and lexical vector, so plain INSERTs work too.
+CREATE OR REPLACE FUNCTION memory.memories_prepare() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.content_hash := memory.content_hash(NEW.content);
+  IF TG_OP = 'INSERT' OR NEW.content IS DISTINCT FROM OLD.content THEN
+    NEW.lexical := to_tsvector(memory.text_search_config(NEW.workspace), NEW.content);
+    NEW.lexical_length := coalesce((SELECT sum(coalesce(array_length(l.positions, 1), 1)) FROM unnest(NEW.lexical) l), 0);
+    IF TG_OP = 'UPDATE' THEN NEW.updated_at := now(); END IF;
+  END IF;
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION memory.memories_prepare() IS
+  'Trigger: computes content_hash, the lexical tsvector and its length whenever a memory''s content is written.';
+
+-- Term frequencies of a lexical vector.
+CREATE OR REPLACE FUNCTION memory.lexical_terms_of(lexical tsvector)
+RETURNS TABLE (term text, tf integer)
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT l.lexeme, coalesce(array_length(l.positions, 1), 1) FROM unnest(lexical) l
+$$;
+COMMENT ON FUNCTION memory.lexical_terms_of(tsvector) IS 'The (term, term frequency) pairs of a tsvector.';
+
+-- Adds (sign = 1) or removes (sign = -1) one document's contribution to the workspace statistics. Locks
+-- the backend's shard row of lexical_stats first, then that shard's lexical_terms rows in term order.
+CREATE OR REPLACE FUNCTION memory.lexical_count(ws name, old_lexical tsvector, old_length integer,
+                                                new_lexical tsvector, new_length integer)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  v_shard smallint := (pg_backend_pid() % 16)::smallint;
+  ddocs integer := (new_lexical IS NOT NULL)::int - (old_lexical IS NOT NULL)::int;
+  dlen bigint := coalesce(new_length, 0) - coalesce(old_length, 0);
+BEGIN
+  INSERT INTO memory.lexical_stats AS s (workspace, shard, docs, total_length)
+  VALUES (ws, v_shard, ddocs, dlen)
+  ON CONFLICT (workspace, shard) DO UPDATE SET docs = s.docs + excluded.docs, total_length = s.total_length + excluded.total_length;
+
+  INSERT INTO memory.lexical_terms AS t (workspace, term, shard, df)
+  SELECT ws, d.term, v_shard, sum(d.delta)
+    FROM (SELECT l.lexeme AS term, 1 AS delta FROM unnest(new_lexical) l
+          UNION ALL
+          SELECT l.lexeme, -1 FROM unnest(old_lexical) l) d
+   GROUP BY d.term HAVING sum(d.delta) <> 0
+   ORDER BY d.term
+  ON CONFLICT (workspace, term, shard) DO UPDATE SET df = t.df + excluded.df;
+END
+$$;
+COMMENT ON FUNCTION memory.lexical_count(name, tsvector, integer, tsvector, integer) IS
+  'Internal (trigger helper): moves one document''s contribution in the sharded BM25 statistics (document count, total length, document frequencies).';
+REVOKE ALL ON FUNCTION memory.lexical_count(name, tsvector, integer, tsvector, integer) FROM PUBLIC;
+
+-- AFTER INSERT / UPDATE OF content, status / DELETE: postings exist for every memory that is not deleted;
+-- statistics count active memories. Runs as the schema owner: workspaces may read the index, not write it.
+CREATE OR REPLACE FUNCTION memory.memories_index() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  old_active boolean := TG_OP <> 'INSERT' AND OLD.status = 'active';
+  new_active boolean := TG_OP <> 'DELETE' AND NEW.status = 'active';
+  old_posted boolean := TG_OP <> 'INSERT' AND OLD.status <> 'deleted';
+  new_posted boolean := TG_OP <> 'DELETE' AND NEW.status <> 'deleted';
+  changed boolean := TG_OP = 'UPDATE' AND OLD.lexical IS DISTINCT FROM NEW.lexical;
+  k1 float8;
+  b float8;
+  avgdl float8;
+  settings jsonb;
+BEGIN
+  IF old_active <> new_active OR (old_active AND changed) THEN
+    PERFORM memory.lexical_count(
+      CASE WHEN TG_OP = 'DELETE' THEN OLD.workspace ELSE NEW.workspace END,
+      CASE WHEN old_active THEN OLD.lexical END, CASE WHEN old_active THEN OLD.lexical_length END,
+      CASE WHEN new_active THEN NEW.lexical END, CASE WHEN new_active THEN NEW.lexical_length END);
+  END IF;
+  IF old_posted AND (NOT new_posted OR changed) THEN
+    DELETE FROM memory.lexical_postings p WHERE p.memory_id = OLD.id;
+  END IF;
+  IF new_posted AND (NOT old_posted OR changed) THEN
+    settings := (memory.policy(NEW.workspace)).settings;
+    k1 := memory.policy_number(settings, 'bm25.k1', 1.2);
+    b := memory.policy_number(settings, 'bm25.b', 0.75);
+    SELECT sum(s.total_length)::float8 / nullif(sum(s.docs), 0) INTO avgdl
+      FROM memory.lexical_stats s WHERE s.workspace = NEW.workspace;
+    avgdl := coalesce(nullif(avgdl, 0), greatest(NEW.lexical_length, 1));
+    INSERT INTO memory.lexical_postings (workspace, term, memory_id, tf, impact)
+    SELECT NEW.workspace, t.term, NEW.id, t.tf,
+           t.tf * (k1 + 1) / (t.tf + k1 * (1 - b + b * NEW.lexical_length / avgdl))
+      FROM memory.lexical_terms_of(NEW.lexical) t;
+  END IF;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION memory.memories_index() IS
+  'Trigger: keeps the BM25 postings (every memory not deleted) and the sharded statistics (active memories) in step with memory.memories.';
+REVOKE ALL ON FUNCTION memory.memories_index() FROM PUBLIC;
+
+CREATE TRIGGER memories_prepare BEFORE INSERT OR UPDATE OF content ON memory.memories
+  FOR EACH ROW EXECUTE FUNCTION memory.memories_prepare();
+CREATE TRIGGER memories_index_insert AFTER INSERT ON memory.memories
+  FOR EACH ROW EXECUTE FUNCTION memory.memories_index();
+CREATE TRIGGER memories_index_update AFTER UPDATE OF content, status ON memory.memories
+  FOR EACH ROW WHEN (OLD.lexical IS DISTINCT FROM NEW.lexical OR OLD.status IS DISTINCT FROM NEW.status)
+  EXECUTE FUNCTION memory.memories_index();
+CREATE TRIGGER memories_index_delete AFTER DELETE ON memory.memories
+  FOR EACH ROW EXECUTE FUNCTION memory.memories_index();
+
+-- The distinct lexemes of a query text in a workspace's configuration.
+CREATE OR REPLACE FUNCTION memory.query_terms(query text, workspace name DEFAULT NULL) RETURNS text[]
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce(array_agg(l.lexeme ORDER BY l.lexeme), '{}')
+    FROM unnest(to_tsvector(memory.text_search_config(query_terms.workspace), coalesce(query, ''))) l
+$$;
+COMMENT ON FUNCTION memory.query_terms(text, name) IS
+  'The distinct terms (lexemes) BM25 uses for a query text: to_tsvector with the workspace''s text_search_config.';
+
+-- BM25 of the given memories for a query: exact, from the postings and the workspace statistics.
+CREATE OR REPLACE FUNCTION memory.bm25(query text, ids uuid[])
+RETURNS TABLE (memory_id uuid, bm25 real)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  ws name := memory.current_workspace();
+  settings jsonb := (memory.policy(ws)).settings;
+BEGIN
+  RETURN QUERY SELECT s.memory_id, s.bm25
+    FROM memory.bm25_terms(ws, memory.query_terms(query, ws), ids,
+                           memory.policy_number(settings, 'bm25.k1', 1.2), memory.policy_number(settings, 'bm25.b', 0.75)) s;
+END
+$$;
+COMMENT ON FUNCTION memory.bm25(text, uuid[]) IS
+  'Okapi BM25 (k1, b from the policy) of each listed memory for a query text, over the current workspace''s active-memory statistics. Memories without a matching term are not returned.';
+
+CREATE OR REPLACE FUNCTION memory.bm25_terms(ws name, terms text[], ids uuid[], k1 float8, b float8)
+RETURNS TABLE (memory_id uuid, bm25 real)
+LANGUAGE sql STABLE AS $$
+  WITH stats AS (
+    SELECT coalesce(sum(s.docs), 0)::float8 AS n,
+           coalesce(sum(s.total_length)::float8 / nullif(sum(s.docs), 0), 1) AS avgdl
+      FROM memory.lexical_stats s WHERE s.workspace = ws),
+  idf AS (
+    SELECT q.term, ln(1 + (st.n - coalesce(d.df, 0) + 0.5) / (coalesce(d.df, 0) + 0.5)) AS idf
+      FROM unnest(terms) q(term)
+      CROSS JOIN stats st
+      LEFT JOIN (SELECT t.term, greatest(sum(t.df), 0)::float8 AS df FROM memory.lexical_terms t
+                  WHERE t.workspace = ws AND t.term = ANY (terms) GROUP BY t.term) d ON d.term = q.term)
+  SELECT p.memory_id,
+         sum(i.idf * p.tf * (k1 + 1) / (p.tf + k1 * (1 - b + b * m.lexical_length / st.avgdl)))::real
+    FROM memory.lexical_postings p
+    JOIN idf i ON i.term = p.term
+    JOIN memory.memories m ON m.id = p.memory_id
+    CROSS JOIN stats st
+   WHERE p.workspace = ws AND p.term = ANY (terms) AND p.memory_id = ANY (ids)
+   GROUP BY p.memory_id
+$$;
+COMMENT ON FUNCTION memory.bm25_terms(name, text[], uuid[], float8, float8) IS
+  'BM25 of the listed memories for already tokenised query terms in a workspace (the core recall uses).';
+
+-- Rebuilds the lexical index of a workspace (admin): after changing its text_search_config or bm25 policy.
+CREATE OR REPLACE FUNCTION memory.rebuild_lexical(workspace name) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+  n bigint;
+BEGIN
+  DELETE FROM memory.lexical_postings p WHERE p.workspace = rebuild_lexical.workspace;
+  DELETE FROM memory.lexical_terms t WHERE t.workspace = rebuild_lexical.workspace;
+  DELETE FROM memory.lexical_stats s WHERE s.workspace = rebuild_lexical.workspace;
+  -- Re-tokenise. Neither trigger fires: they watch content and status, not these columns.
+  UPDATE memory.memories m SET lexical = v.lexical,
+         lexical_length = coalesce((SELECT sum(coalesce(array_length(l.positions, 1), 1)) FROM unnest(v.lexical) l), 0)
+    FROM (SELECT x.id, to_tsvector(memory.text_search_config(rebuild_lexical.workspace), x.content) AS lexical
+            FROM memory.memories x WHERE x.workspace = rebuild_lexical.workspace) v
+   WHERE m.id = v.id;
+  INSERT INTO memory.lexical_stats (workspace, shard, docs, total_length)
+  SELECT m.workspace, 0, count(*), coalesce(sum(m.lexical_length), 0) FROM memory.memories m
+   WHERE m.workspace = rebuild_lexical.workspace AND m.status = 'active' GROUP BY m.workspace;
+  INSERT INTO memory.lexical_terms (workspace, term, shard, df)
+  SELECT m.workspace, l.lexeme, 0, count(*) FROM memory.memories m, unnest(m.lexical) l
+   WHERE m.workspace = rebuild_lexical.workspace AND m.status = 'active' GROUP BY m.workspace, l.lexeme;
+  WITH st AS (SELECT sum(total_length)::float8 / nullif(sum(docs), 0) AS avgdl FROM memory.lexical_stats s WHERE s.workspace = rebuild_lexical.workspace),
+       pol AS (SELECT memory.policy_number(settings, 'bm25.k1', 1.2) AS k1, memory.policy_number(settings, 'bm25.b', 0.75) AS b
+                 FROM memory.policy(rebuild_lexical.workspace))
+  INSERT INTO memory.lexical_postings (workspace, term, memory_id, tf, impact)
+  SELECT m.workspace, t.term, m.id, t.tf,
+         t.tf * (pol.k1 + 1) / (t.tf + pol.k1 * (1 - pol.b + pol.b * m.lexical_length / coalesce(st.avgdl, greatest(m.lexical_length, 1))))
+    FROM memory.memories m CROSS JOIN st CROSS JOIN pol, memory.lexical_terms_of(m.lexical) t
+   WHERE m.workspace = rebuild_lexical.workspace AND m.status <> 'deleted';
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END
+$$;
+COMMENT ON FUNCTION memory.rebuild_lexical(name) IS
+  'Admin: rebuilds the BM25 index (postings and statistics) of one workspace, e.g. after changing its text_search_config. Returns the number of postings.';
