@@ -157,15 +157,15 @@ CREATE OR REPLACE FUNCTION memory.check_model(model text, embedding vector DEFAU
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
   m memory.models;
-  name text := coalesce(check_model.model, memory.default_model());
+  v_name text := coalesce(check_model.model, memory.default_model());
 BEGIN
-  IF name IS NULL THEN
+  IF v_name IS NULL THEN
     RAISE EXCEPTION 'MemorySql: no embedding model is registered, so an embedding cannot be used'
       USING ERRCODE = '22023', HINT = 'An administrator registers one with SELECT memory.register_model(name, dimension, true).';
   END IF;
-  SELECT * INTO m FROM memory.models x WHERE x.name = check_model.name;
+  SELECT * INTO m FROM memory.models x WHERE x.name = v_name;
   IF NOT FOUND THEN
-    RAISE EXCEPTION 'MemorySql: unknown embedding model "%" (argument _model)', name
+    RAISE EXCEPTION 'MemorySql: unknown embedding model "%" (argument _model)', v_name
       USING ERRCODE = '22023',
             HINT = 'Registered models: ' || coalesce((SELECT string_agg(x.name || ' (' || x.dimension || ' dimensions)', ', ' ORDER BY x.name) FROM memory.models x), 'none');
   END IF;
