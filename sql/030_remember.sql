@@ -285,6 +285,7 @@ COMMENT ON PROCEDURE memory.forget_subject(text) IS
 
 CREATE OR REPLACE PROCEDURE memory.associate(source uuid, target uuid, relation text, weight real DEFAULT 1, metadata jsonb DEFAULT NULL)
 LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 DECLARE
   s memory.memories := memory.require_memory(source, 'source');
   t memory.memories := memory.require_memory(target, 'target');

@@ -61,6 +61,7 @@ COMMENT ON FUNCTION memory.session_touch(memory.sessions) IS 'Marks a session as
 CREATE OR REPLACE FUNCTION memory.session_set(key text, value jsonb, ttl interval DEFAULT NULL, session uuid DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
 DECLARE
   s memory.sessions := memory.require_session(session);
 BEGIN
