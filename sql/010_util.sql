@@ -8,23 +8,40 @@ BEGIN
   IF EXISTS (SELECT 1 FROM memory.workspaces w WHERE w.name = current_user) THEN
     RETURN current_user;
   END IF;
-  -- A superuser is a member of every role: it is never taken for a member of a workspace.
-  IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+  -- The schema owner and superusers (admin, workers) act in a workspace of their own name. A superuser is
+  -- a member of every role, so membership must not be asked of it.
+  IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
+     OR (SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.nspname = 'memory') = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
     RETURN current_user;
   END IF;
   SELECT array_agg(w.name ORDER BY w.name) INTO found
     FROM memory.workspaces w WHERE pg_catalog.pg_has_role(current_user, w.name, 'MEMBER');
-  IF coalesce(cardinality(found), 0) = 0 THEN
-    RETURN current_user;
-  ELSIF cardinality(found) = 1 THEN
+  IF cardinality(found) = 1 THEN
     RETURN found[1];
+  ELSIF cardinality(found) > 1 THEN
+    RAISE EXCEPTION 'MemorySql: role % belongs to several workspaces (%)', current_user, array_to_string(found, ', ')
+      USING ERRCODE = 'P0001', HINT = 'SET ROLE to the workspace role to work in, e.g. SET ROLE ' || quote_ident(found[1]);
   END IF;
-  RAISE EXCEPTION 'MemorySql: role % belongs to several workspaces (%)', current_user, array_to_string(found, ', ')
-    USING ERRCODE = 'P0001', HINT = 'SET ROLE to the workspace role to work in, e.g. SET ROLE ' || quote_ident(found[1]);
+  -- Not a workspace (e.g. after SET ROLE memory_user): no rows are visible and nothing can be written.
+  RETURN NULL;
 END
 $$;
 COMMENT ON FUNCTION memory.current_workspace() IS
-  'The workspace of the current role: the role itself when registered in memory.workspaces, else the one registered workspace role it is a member of. Row-level security keys on it.';
+  'The workspace of the current role: the role itself when registered in memory.workspaces (or when it is the schema owner or a superuser), else the one registered workspace role it is a member of; NULL for any other role, which then sees and writes nothing. Row-level security keys on it.';
+
+CREATE OR REPLACE FUNCTION memory.require_workspace() RETURNS name
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  ws name := memory.current_workspace();
+BEGIN
+  IF ws IS NULL THEN
+    RAISE EXCEPTION 'MemorySql: role % is not a workspace', current_user USING ERRCODE = '42501',
+      HINT = 'Connect as a workspace role (an administrator creates one with SELECT memory.create_workspace(name, password)).';
+  END IF;
+  RETURN ws;
+END
+$$;
+COMMENT ON FUNCTION memory.require_workspace() IS 'The current workspace; 42501 when the current role is not a workspace.';
 
 CREATE OR REPLACE FUNCTION memory.ensure_search_path() RETURNS text
 LANGUAGE plpgsql AS $$

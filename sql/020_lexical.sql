@@ -33,8 +33,8 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 COMMENT ON FUNCTION memory.lexical_terms_of(tsvector) IS 'The (term, term frequency) pairs of a tsvector.';
 
--- Adds (sign = 1) or removes (sign = -1) one document's contribution to the workspace statistics. Locks
--- the backend's shard row of lexical_stats first, then that shard's lexical_terms rows in term order.
+-- Moves one document's contribution in the workspace statistics. Locks the backend's shard row of
+-- lexical_stats first, then that shard's lexical_terms rows in term order.
 CREATE OR REPLACE FUNCTION memory.lexical_count(ws name, old_lexical tsvector, old_length integer,
                                                 new_lexical tsvector, new_length integer)
 RETURNS void
@@ -62,13 +62,11 @@ COMMENT ON FUNCTION memory.lexical_count(name, tsvector, integer, tsvector, inte
   'Internal (trigger helper): moves one document''s contribution in the sharded BM25 statistics (document count, total length, document frequencies).';
 REVOKE ALL ON FUNCTION memory.lexical_count(name, tsvector, integer, tsvector, integer) FROM PUBLIC;
 
--- AFTER INSERT / UPDATE OF content, status / DELETE: postings exist for every memory that is not deleted;
--- statistics count active memories. Runs as the schema owner: workspaces may read the index, not write it.
-CREATE OR REPLACE FUNCTION memory.memories_index() RETURNS trigger
+-- Postings, kept immediately (a recall later in the same transaction finds the memory): they exist for
+-- every memory that is not deleted. Runs as the schema owner: workspaces may read the index, not write it.
+CREATE OR REPLACE FUNCTION memory.memories_postings() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  old_active boolean := TG_OP <> 'INSERT' AND OLD.status = 'active';
-  new_active boolean := TG_OP <> 'DELETE' AND NEW.status = 'active';
   old_posted boolean := TG_OP <> 'INSERT' AND OLD.status <> 'deleted';
   new_posted boolean := TG_OP <> 'DELETE' AND NEW.status <> 'deleted';
   changed boolean := TG_OP = 'UPDATE' AND OLD.lexical IS DISTINCT FROM NEW.lexical;
@@ -77,12 +75,6 @@ DECLARE
   avgdl float8;
   settings jsonb;
 BEGIN
-  IF old_active <> new_active OR (old_active AND changed) THEN
-    PERFORM memory.lexical_count(
-      CASE WHEN TG_OP = 'DELETE' THEN OLD.workspace ELSE NEW.workspace END,
-      CASE WHEN old_active THEN OLD.lexical END, CASE WHEN old_active THEN OLD.lexical_length END,
-      CASE WHEN new_active THEN NEW.lexical END, CASE WHEN new_active THEN NEW.lexical_length END);
-  END IF;
   IF old_posted AND (NOT new_posted OR changed) THEN
     DELETE FROM memory.lexical_postings p WHERE p.memory_id = OLD.id;
   END IF;
@@ -101,19 +93,51 @@ BEGIN
   RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION memory.memories_index() IS
-  'Trigger: keeps the BM25 postings (every memory not deleted) and the sharded statistics (active memories) in step with memory.memories.';
-REVOKE ALL ON FUNCTION memory.memories_index() FROM PUBLIC;
+COMMENT ON FUNCTION memory.memories_postings() IS
+  'Trigger: keeps the BM25 postings (one row per term of every memory not deleted) in step with memory.memories.';
+REVOKE ALL ON FUNCTION memory.memories_postings() FROM PUBLIC;
+
+-- Statistics (active memories only), maintained by a constraint trigger deferred to commit: a transaction
+-- takes its shard's counter rows only when it commits, after every other wait it may have (for instance on
+-- a concurrent duplicate's dedup slot), so counter locks can never be part of a deadlock.
+CREATE OR REPLACE FUNCTION memory.memories_statistics() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  old_active boolean := TG_OP <> 'INSERT' AND OLD.status = 'active';
+  new_active boolean := TG_OP <> 'DELETE' AND NEW.status = 'active';
+  changed boolean := TG_OP = 'UPDATE' AND OLD.lexical IS DISTINCT FROM NEW.lexical;
+BEGIN
+  IF old_active <> new_active OR (old_active AND changed) THEN
+    PERFORM memory.lexical_count(
+      CASE WHEN TG_OP = 'DELETE' THEN OLD.workspace ELSE NEW.workspace END,
+      CASE WHEN old_active THEN OLD.lexical END, CASE WHEN old_active THEN OLD.lexical_length END,
+      CASE WHEN new_active THEN NEW.lexical END, CASE WHEN new_active THEN NEW.lexical_length END);
+  END IF;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION memory.memories_statistics() IS
+  'Deferred constraint trigger: moves a memory''s contribution in the sharded BM25 statistics (active memories) at commit.';
+REVOKE ALL ON FUNCTION memory.memories_statistics() FROM PUBLIC;
 
 CREATE TRIGGER memories_prepare BEFORE INSERT OR UPDATE OF content ON memory.memories
   FOR EACH ROW EXECUTE FUNCTION memory.memories_prepare();
-CREATE TRIGGER memories_index_insert AFTER INSERT ON memory.memories
-  FOR EACH ROW EXECUTE FUNCTION memory.memories_index();
-CREATE TRIGGER memories_index_update AFTER UPDATE OF content, status ON memory.memories
+CREATE TRIGGER memories_postings_insert AFTER INSERT ON memory.memories
+  FOR EACH ROW EXECUTE FUNCTION memory.memories_postings();
+CREATE TRIGGER memories_postings_update AFTER UPDATE OF content, status ON memory.memories
   FOR EACH ROW WHEN (OLD.lexical IS DISTINCT FROM NEW.lexical OR OLD.status IS DISTINCT FROM NEW.status)
-  EXECUTE FUNCTION memory.memories_index();
-CREATE TRIGGER memories_index_delete AFTER DELETE ON memory.memories
-  FOR EACH ROW EXECUTE FUNCTION memory.memories_index();
+  EXECUTE FUNCTION memory.memories_postings();
+CREATE TRIGGER memories_postings_delete AFTER DELETE ON memory.memories
+  FOR EACH ROW EXECUTE FUNCTION memory.memories_postings();
+CREATE CONSTRAINT TRIGGER memories_statistics_insert AFTER INSERT ON memory.memories
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.status = 'active') EXECUTE FUNCTION memory.memories_statistics();
+CREATE CONSTRAINT TRIGGER memories_statistics_update AFTER UPDATE OF content, status ON memory.memories
+  DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW WHEN ((OLD.status = 'active' OR NEW.status = 'active')
+                     AND (OLD.lexical IS DISTINCT FROM NEW.lexical OR OLD.status IS DISTINCT FROM NEW.status))
+  EXECUTE FUNCTION memory.memories_statistics();
+CREATE CONSTRAINT TRIGGER memories_statistics_delete AFTER DELETE ON memory.memories
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (OLD.status = 'active') EXECUTE FUNCTION memory.memories_statistics();
 
 -- The distinct lexemes of a query text in a workspace's configuration.
 CREATE OR REPLACE FUNCTION memory.query_terms(query text, workspace name DEFAULT NULL) RETURNS text[]

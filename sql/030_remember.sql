@@ -11,7 +11,7 @@ RETURNS TABLE (memory_id uuid, inserted boolean)
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
 DECLARE
-  ws name := memory.current_workspace();
+  ws name := memory.require_workspace();
   settings jsonb := (memory.policy(ws)).settings;
   v_content text;
   v_type text := memory.check_type(coalesce(type, 'semantic'));
@@ -248,7 +248,7 @@ COMMENT ON PROCEDURE memory.forget(uuid, boolean, text) IS
 CREATE OR REPLACE PROCEDURE memory.forget_subject(entity text)
 LANGUAGE plpgsql AS $$
 DECLARE
-  ws name := memory.current_workspace();
+  ws name := memory.require_workspace();
   session_ids uuid[];
   resource_ids uuid[];
   memory_ids uuid[];

@@ -55,7 +55,7 @@ SET hnsw.ef_search = 40
 AS $$
 #variable_conflict use_column
 DECLARE
-  ws name := memory.current_workspace();
+  ws name := memory.require_workspace();
   cfg record;
   read_only boolean := current_setting('transaction_read_only') = 'on';
   terms text[];

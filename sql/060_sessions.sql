@@ -40,7 +40,7 @@ BEGIN
     PERFORM memory.invalid('ttl', format('%s is not positive', ttl), 'Pass e.g. ttl => interval ''30 minutes'', or NULL for no expiry.');
   END IF;
   INSERT INTO memory.sessions (workspace, entity, process, ttl, expires_at, metadata)
-  VALUES (memory.current_workspace(), v_entity, coalesce(nullif(btrim(process), ''), memory.scope_setting('process')),
+  VALUES (memory.require_workspace(), v_entity, coalesce(nullif(btrim(process), ''), memory.scope_setting('process')),
           ttl, now() + ttl, coalesce(memory.check_metadata(metadata), '{}'))
   RETURNING id INTO sid;
   PERFORM set_config('memory.session', sid::text, false);

@@ -5,7 +5,7 @@ CREATE OR REPLACE PROCEDURE memory.ingest(messages jsonb, entity text DEFAULT NU
                                           metadata jsonb DEFAULT NULL, INOUT id uuid DEFAULT NULL)
 LANGUAGE plpgsql AS $$
 DECLARE
-  ws name := memory.current_workspace();
+  ws name := memory.require_workspace();
   hash bytea;
   bad bigint;
   v_session uuid := coalesce(session, memory.scope_session());
