@@ -246,8 +246,8 @@ CREATE INDEX events_entity_idx ON memory.events (workspace, entity) WHERE entity
 -- BM25 lexical index. Postings: one row per (memory, term) for every memory that is not deleted, with the
 -- term frequency and an impact (the BM25 term-frequency part at insert time) that orders candidate
 -- generation. Statistics count active memories only and are sharded by backend (pg_backend_pid() % 16),
--- so concurrent writers rarely touch the same counter rows; a transaction always locks its shard's
--- lexical_stats row before any lexical_terms row of that shard, which rules out deadlocks between them.
+-- so concurrent writers rarely touch the same counter rows; they are applied at commit, counter rows
+-- locked in a fixed order (stats rows, then term rows, sorted), which rules out deadlocks between them.
 CREATE TABLE memory.lexical_postings (
   workspace  name NOT NULL,
   term       text NOT NULL,
@@ -274,6 +274,25 @@ CREATE TABLE memory.lexical_stats (
   total_length  bigint NOT NULL,
   PRIMARY KEY (workspace, shard)
 );
+
+-- Statistics changes of the running transactions, applied in one go at commit (see sql/020_lexical.sql):
+-- a transaction writing many memories updates each counter row once, not once per memory, and takes
+-- counter locks only when it commits. Unlogged: rows never outlive their transaction.
+CREATE UNLOGGED TABLE memory.lexical_pending (
+  txid       bigint NOT NULL,
+  workspace  name NOT NULL,
+  term       text,              -- NULL: the document count and length row
+  docs       integer NOT NULL DEFAULT 0,
+  length     bigint NOT NULL DEFAULT 0,
+  df         integer NOT NULL DEFAULT 0
+);
+CREATE INDEX lexical_pending_txid_idx ON memory.lexical_pending (txid);
+-- One row per transaction with pending statistics; its deferred trigger applies them at commit.
+CREATE UNLOGGED TABLE memory.lexical_flush (
+  id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  txid  bigint NOT NULL
+);
+CREATE INDEX lexical_flush_txid_idx ON memory.lexical_flush (txid);
 
 -- Policies as data: one row per workspace ('*' holds the defaults every workspace inherits).
 CREATE TABLE memory.policies (

@@ -33,33 +33,62 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 COMMENT ON FUNCTION memory.lexical_terms_of(tsvector) IS 'The (term, term frequency) pairs of a tsvector.';
 
--- Moves one document's contribution in the workspace statistics. Locks the backend's shard row of
--- lexical_stats first, then that shard's lexical_terms rows in term order.
+-- Applies the statistics changes the current transaction queued in lexical_pending: one upsert per counter
+-- row, workspace stats rows first, then term rows, each in sorted order, so concurrent committers never
+-- wait on each other in a cycle. Runs from the deferred trigger on lexical_flush, i.e. at commit.
+CREATE OR REPLACE FUNCTION memory.lexical_flush() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  tx bigint := txid_current();
+  v_shard smallint := (pg_backend_pid() % 16)::smallint;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM memory.lexical_flush f WHERE f.id = NEW.id) THEN
+    RETURN NULL;  -- an earlier marker of this transaction already flushed
+  END IF;
+  INSERT INTO memory.lexical_stats AS s (workspace, shard, docs, total_length)
+  SELECT p.workspace, v_shard, sum(p.docs), sum(p.length) FROM memory.lexical_pending p
+   WHERE p.txid = tx AND p.term IS NULL GROUP BY p.workspace ORDER BY p.workspace
+  ON CONFLICT (workspace, shard) DO UPDATE SET docs = s.docs + excluded.docs, total_length = s.total_length + excluded.total_length;
+  INSERT INTO memory.lexical_terms AS t (workspace, term, shard, df)
+  SELECT p.workspace, p.term, v_shard, sum(p.df) FROM memory.lexical_pending p
+   WHERE p.txid = tx AND p.term IS NOT NULL GROUP BY p.workspace, p.term HAVING sum(p.df) <> 0
+   ORDER BY p.workspace, p.term
+  ON CONFLICT (workspace, term, shard) DO UPDATE SET df = t.df + excluded.df;
+  DELETE FROM memory.lexical_pending p WHERE p.txid = tx;
+  -- Writes after this point (possible under SET CONSTRAINTS ALL IMMEDIATE) schedule a new flush.
+  DELETE FROM memory.lexical_flush f WHERE f.txid = tx;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION memory.lexical_flush() IS
+  'Deferred trigger (at commit): applies the transaction''s queued BM25 statistics changes to lexical_stats and lexical_terms, one upsert per counter row, in a fixed lock order.';
+REVOKE ALL ON FUNCTION memory.lexical_flush() FROM PUBLIC;
+
+CREATE CONSTRAINT TRIGGER lexical_flush AFTER INSERT ON memory.lexical_flush
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION memory.lexical_flush();
+
+-- Queues one document's statistics change (old contribution out, new one in) for this transaction's flush.
 CREATE OR REPLACE FUNCTION memory.lexical_count(ws name, old_lexical tsvector, old_length integer,
                                                 new_lexical tsvector, new_length integer)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  v_shard smallint := (pg_backend_pid() % 16)::smallint;
-  ddocs integer := (new_lexical IS NOT NULL)::int - (old_lexical IS NOT NULL)::int;
-  dlen bigint := coalesce(new_length, 0) - coalesce(old_length, 0);
+  tx bigint := txid_current();
 BEGIN
-  INSERT INTO memory.lexical_stats AS s (workspace, shard, docs, total_length)
-  VALUES (ws, v_shard, ddocs, dlen)
-  ON CONFLICT (workspace, shard) DO UPDATE SET docs = s.docs + excluded.docs, total_length = s.total_length + excluded.total_length;
-
-  INSERT INTO memory.lexical_terms AS t (workspace, term, shard, df)
-  SELECT ws, d.term, v_shard, sum(d.delta)
-    FROM (SELECT l.lexeme AS term, 1 AS delta FROM unnest(new_lexical) l
-          UNION ALL
-          SELECT l.lexeme, -1 FROM unnest(old_lexical) l) d
-   GROUP BY d.term HAVING sum(d.delta) <> 0
-   ORDER BY d.term
-  ON CONFLICT (workspace, term, shard) DO UPDATE SET df = t.df + excluded.df;
+  INSERT INTO memory.lexical_pending (txid, workspace, term, docs, length)
+  VALUES (tx, ws, NULL, (new_lexical IS NOT NULL)::int - (old_lexical IS NOT NULL)::int,
+          coalesce(new_length, 0) - coalesce(old_length, 0));
+  INSERT INTO memory.lexical_pending (txid, workspace, term, df)
+  SELECT tx, ws, l.lexeme, 1 FROM unnest(new_lexical) l
+  UNION ALL
+  SELECT tx, ws, l.lexeme, -1 FROM unnest(old_lexical) l;
+  IF NOT EXISTS (SELECT 1 FROM memory.lexical_flush f WHERE f.txid = tx) THEN
+    INSERT INTO memory.lexical_flush (txid) VALUES (tx);
+  END IF;
 END
 $$;
 COMMENT ON FUNCTION memory.lexical_count(name, tsvector, integer, tsvector, integer) IS
-  'Internal (trigger helper): moves one document''s contribution in the sharded BM25 statistics (document count, total length, document frequencies).';
+  'Internal (trigger helper): queues one document''s change to the BM25 statistics (document count, total length, document frequencies) for the transaction''s commit-time flush.';
 REVOKE ALL ON FUNCTION memory.lexical_count(name, tsvector, integer, tsvector, integer) FROM PUBLIC;
 
 -- Postings, kept immediately (a recall later in the same transaction finds the memory): they exist for
@@ -97,9 +126,9 @@ COMMENT ON FUNCTION memory.memories_postings() IS
   'Trigger: keeps the BM25 postings (one row per term of every memory not deleted) in step with memory.memories.';
 REVOKE ALL ON FUNCTION memory.memories_postings() FROM PUBLIC;
 
--- Statistics (active memories only), maintained by a constraint trigger deferred to commit: a transaction
--- takes its shard's counter rows only when it commits, after every other wait it may have (for instance on
--- a concurrent duplicate's dedup slot), so counter locks can never be part of a deadlock.
+-- Statistics (active memories only): each change is queued at once and applied at commit by the flush
+-- above, so a transaction takes counter locks only when it commits, after every other wait it may have
+-- (for instance on a concurrent duplicate's dedup slot): counter locks can never be part of a deadlock.
 CREATE OR REPLACE FUNCTION memory.memories_statistics() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -117,7 +146,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION memory.memories_statistics() IS
-  'Deferred constraint trigger: moves a memory''s contribution in the sharded BM25 statistics (active memories) at commit.';
+  'Trigger: queues the change of a memory''s contribution to the BM25 statistics (active memories) for the commit-time flush.';
 REVOKE ALL ON FUNCTION memory.memories_statistics() FROM PUBLIC;
 
 CREATE TRIGGER memories_prepare BEFORE INSERT OR UPDATE OF content ON memory.memories
@@ -129,15 +158,14 @@ CREATE TRIGGER memories_postings_update AFTER UPDATE OF content, status ON memor
   EXECUTE FUNCTION memory.memories_postings();
 CREATE TRIGGER memories_postings_delete AFTER DELETE ON memory.memories
   FOR EACH ROW EXECUTE FUNCTION memory.memories_postings();
-CREATE CONSTRAINT TRIGGER memories_statistics_insert AFTER INSERT ON memory.memories
-  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.status = 'active') EXECUTE FUNCTION memory.memories_statistics();
-CREATE CONSTRAINT TRIGGER memories_statistics_update AFTER UPDATE OF content, status ON memory.memories
-  DEFERRABLE INITIALLY DEFERRED
+CREATE TRIGGER memories_statistics_insert AFTER INSERT ON memory.memories
+  FOR EACH ROW WHEN (NEW.status = 'active') EXECUTE FUNCTION memory.memories_statistics();
+CREATE TRIGGER memories_statistics_update AFTER UPDATE OF content, status ON memory.memories
   FOR EACH ROW WHEN ((OLD.status = 'active' OR NEW.status = 'active')
                      AND (OLD.lexical IS DISTINCT FROM NEW.lexical OR OLD.status IS DISTINCT FROM NEW.status))
   EXECUTE FUNCTION memory.memories_statistics();
-CREATE CONSTRAINT TRIGGER memories_statistics_delete AFTER DELETE ON memory.memories
-  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (OLD.status = 'active') EXECUTE FUNCTION memory.memories_statistics();
+CREATE TRIGGER memories_statistics_delete AFTER DELETE ON memory.memories
+  FOR EACH ROW WHEN (OLD.status = 'active') EXECUTE FUNCTION memory.memories_statistics();
 
 -- The distinct lexemes of a query text in a workspace's configuration.
 CREATE OR REPLACE FUNCTION memory.query_terms(query text, workspace name DEFAULT NULL) RETURNS text[]

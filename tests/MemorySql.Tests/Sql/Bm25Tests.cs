@@ -98,4 +98,28 @@ public sealed class Bm25Tests : IClassFixture<TestDatabase>
         Assert.Equal(3L, await _db.ScalarAsync<long>("SELECT sum(docs)::bigint FROM memory.lexical_stats WHERE workspace = $1", ws.Name));
         Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM memory.lexical_postings WHERE memory_id = $1", fourth));
     }
+
+    [Fact]
+    public async Task LexicalStatistics_ManyWritesSavepointsAndImmediateConstraints_StayExact()
+    {
+        var ws = await _db.CreateWorkspaceAsync("bm25_tx");
+        await using (var conn = await ws.OpenAsync())
+        {
+            await using var tx = await conn.BeginTransactionAsync();
+            await conn.ExecAsync("SELECT count(*) FROM generate_series(1, 50) g, memory.store('bulk word ' || g) s");
+            await conn.ExecAsync("SAVEPOINT s");
+            await conn.ExecAsync("SELECT count(*) FROM generate_series(1, 10) g, memory.store('rolled back word ' || g) s");
+            await conn.ExecAsync("ROLLBACK TO SAVEPOINT s");
+            await conn.ExecAsync("SET CONSTRAINTS ALL IMMEDIATE");
+            await conn.ExecAsync("SELECT count(*) FROM generate_series(1, 5) g, memory.store('immediate word ' || g) s");
+            var first = await conn.ScalarAsync<Guid>("SELECT id FROM memory.memories WHERE content = 'bulk word 1'");
+            await conn.ExecAsync("CALL forget($1)", first);
+            await tx.CommitAsync();
+        }
+        Assert.Equal(54L, await _db.ScalarAsync<long>("SELECT sum(docs)::bigint FROM memory.lexical_stats WHERE workspace = $1", ws.Name));
+        Assert.Equal(54L, await _db.ScalarAsync<long>("SELECT sum(df)::bigint FROM memory.lexical_terms WHERE workspace = $1 AND term = 'word'", ws.Name));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT sum(df)::bigint FROM memory.lexical_terms WHERE workspace = $1 AND term = 'roll'", ws.Name));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM memory.lexical_pending"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM memory.lexical_flush"));
+    }
 }
