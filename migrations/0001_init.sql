@@ -257,7 +257,6 @@ CREATE TABLE memory.lexical_postings (
   PRIMARY KEY (workspace, term, memory_id)
 );
 CREATE INDEX lexical_postings_impact_idx ON memory.lexical_postings (workspace, term, impact DESC);
-CREATE INDEX lexical_postings_memory_idx ON memory.lexical_postings (memory_id);
 
 CREATE TABLE memory.lexical_terms (
   workspace  name NOT NULL,

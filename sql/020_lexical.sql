@@ -105,7 +105,9 @@ DECLARE
   settings jsonb;
 BEGIN
   IF old_posted AND (NOT new_posted OR changed) THEN
-    DELETE FROM memory.lexical_postings p WHERE p.memory_id = OLD.id;
+    -- Through the primary key (workspace, term, memory_id): one probe per term of the old text.
+    DELETE FROM memory.lexical_postings p
+     WHERE p.workspace = OLD.workspace AND p.term = ANY (tsvector_to_array(OLD.lexical)) AND p.memory_id = OLD.id;
   END IF;
   IF new_posted AND (NOT old_posted OR changed) THEN
     settings := (memory.policy(NEW.workspace)).settings;
@@ -176,46 +178,59 @@ $$;
 COMMENT ON FUNCTION memory.query_terms(text, name) IS
   'The distinct terms (lexemes) BM25 uses for a query text: to_tsvector with the workspace''s text_search_config.';
 
--- BM25 of the given memories for a query: exact, from the postings and the workspace statistics.
+-- BM25 building blocks. recall computes, once per query, the idf of each query term from the workspace
+-- statistics (memory.bm25_idf), then scores each candidate from its own lexical vector (memory.bm25_doc):
+-- tf and |D| are on the memory row, so scoring a candidate costs no extra index probe.
+CREATE OR REPLACE FUNCTION memory.bm25_idf(ws name, terms text[], OUT n float8, OUT avgdl float8, OUT idfs float8[])
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  SELECT coalesce(sum(s.docs), 0), coalesce(sum(s.total_length)::float8 / nullif(sum(s.docs), 0), 1)
+    INTO n, avgdl FROM memory.lexical_stats s WHERE s.workspace = ws;
+  -- COLLATE "default": the name argument makes this function's input collation "C", which would otherwise
+  -- rule out the index on the text column term.
+  SELECT array_agg(ln(1 + (n - x.df + 0.5) / (x.df + 0.5)) ORDER BY x.i) INTO idfs
+    FROM (SELECT q.i, coalesce((SELECT greatest(sum(t.df), 0) FROM memory.lexical_terms t
+                                 WHERE t.workspace = ws AND t.term = q.term COLLATE "default"), 0)::float8 AS df
+            FROM unnest(terms) WITH ORDINALITY q(term, i)) x;
+  idfs := coalesce(idfs, '{}');
+END
+$$;
+COMMENT ON FUNCTION memory.bm25_idf(name, text[]) IS
+  'BM25 collection statistics of a workspace for some query terms: N (active memories), avgdl (their mean length) and idf(t) = ln(1 + (N − df + 0.5) / (df + 0.5)) for each term, in order.';
+
+CREATE OR REPLACE FUNCTION memory.bm25_doc(lexical tsvector, length integer, terms text[], idfs float8[],
+                                           k1 float8, b float8, avgdl float8)
+RETURNS real
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT coalesce(sum(q.idf * t.tf * (k1 + 1) / (t.tf + k1 * (1 - b + b * length / avgdl))), 0)::real
+    FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(lexical) l) t
+    JOIN unnest(terms, idfs) q(term, idf) ON q.term = t.term
+$$;
+COMMENT ON FUNCTION memory.bm25_doc(tsvector, integer, text[], float8[], float8, float8, float8) IS
+  'Okapi BM25 of one document (its lexical vector and length) for query terms with their idf: Σ idf · tf · (k1 + 1) / (tf + k1 · (1 − b + b · |D| / avgdl)).';
+
+-- BM25 of the given memories for a query text: exact, over the current workspace's active-memory statistics.
 CREATE OR REPLACE FUNCTION memory.bm25(query text, ids uuid[])
 RETURNS TABLE (memory_id uuid, bm25 real)
 LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
 DECLARE
-  ws name := memory.current_workspace();
-  settings jsonb := (memory.policy(ws)).settings;
+  ws name := memory.require_workspace();
+  cfg record;
+  terms text[] := memory.query_terms(query, ws);
+  st record;
 BEGIN
-  RETURN QUERY SELECT s.memory_id, s.bm25
-    FROM memory.bm25_terms(ws, memory.query_terms(query, ws), ids,
-                           memory.policy_number(settings, 'bm25.k1', 1.2), memory.policy_number(settings, 'bm25.b', 0.75)) s;
+  SELECT * INTO cfg FROM memory.recall_settings(ws);
+  SELECT * INTO st FROM memory.bm25_idf(ws, terms);
+  RETURN QUERY
+  SELECT x.id, x.score FROM (
+    SELECT m.id, memory.bm25_doc(m.lexical, m.lexical_length, terms, st.idfs, cfg.bm25_k1, cfg.bm25_b, st.avgdl) AS score
+      FROM memory.memories m WHERE m.id = ANY (ids) AND m.status <> 'deleted') x
+   WHERE x.score > 0;
 END
 $$;
 COMMENT ON FUNCTION memory.bm25(text, uuid[]) IS
-  'Okapi BM25 (k1, b from the policy) of each listed memory for a query text, over the current workspace''s active-memory statistics. Memories without a matching term are not returned.';
-
-CREATE OR REPLACE FUNCTION memory.bm25_terms(ws name, terms text[], ids uuid[], k1 float8, b float8)
-RETURNS TABLE (memory_id uuid, bm25 real)
-LANGUAGE sql STABLE AS $$
-  WITH stats AS (
-    SELECT coalesce(sum(s.docs), 0)::float8 AS n,
-           coalesce(sum(s.total_length)::float8 / nullif(sum(s.docs), 0), 1) AS avgdl
-      FROM memory.lexical_stats s WHERE s.workspace = ws),
-  idf AS (
-    SELECT q.term, ln(1 + (st.n - coalesce(d.df, 0) + 0.5) / (coalesce(d.df, 0) + 0.5)) AS idf
-      FROM unnest(terms) q(term)
-      CROSS JOIN stats st
-      LEFT JOIN (SELECT t.term, greatest(sum(t.df), 0)::float8 AS df FROM memory.lexical_terms t
-                  WHERE t.workspace = ws AND t.term = ANY (terms) GROUP BY t.term) d ON d.term = q.term)
-  SELECT p.memory_id,
-         sum(i.idf * p.tf * (k1 + 1) / (p.tf + k1 * (1 - b + b * m.lexical_length / st.avgdl)))::real
-    FROM memory.lexical_postings p
-    JOIN idf i ON i.term = p.term
-    JOIN memory.memories m ON m.id = p.memory_id
-    CROSS JOIN stats st
-   WHERE p.workspace = ws AND p.term = ANY (terms) AND p.memory_id = ANY (ids)
-   GROUP BY p.memory_id
-$$;
-COMMENT ON FUNCTION memory.bm25_terms(name, text[], uuid[], float8, float8) IS
-  'BM25 of the listed memories for already tokenised query terms in a workspace (the core recall uses).';
+  'Okapi BM25 (k1, b from the policy) of each listed memory for a query text, over the current workspace''s active-memory statistics. Forgotten memories and memories without a matching term are not returned.';
 
 -- Rebuilds the lexical index of a workspace (admin): after changing its text_search_config or bm25 policy.
 CREATE OR REPLACE FUNCTION memory.rebuild_lexical(workspace name) RETURNS bigint

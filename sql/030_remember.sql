@@ -211,7 +211,7 @@ BEGIN
   UPDATE memory.events e
      SET old = NULL, new = NULL, entity = NULL, detail = jsonb_build_object('redacted', true)
    WHERE e.workspace = redact_events.workspace
-     AND (e.memory_id = ANY (memory_ids) OR (redact_events.entity IS NOT NULL AND e.entity = redact_events.entity))
+     AND (e.memory_id = ANY (memory_ids) OR (redact_events.entity IS NOT NULL AND e.entity = redact_events.entity COLLATE "default"))
      AND NOT (e.detail ? 'redacted');
   GET DIAGNOSTICS n = ROW_COUNT;
   RETURN n;

@@ -13,7 +13,7 @@ DECLARE
 BEGIN
   SELECT count(*) INTO pending FROM (
     SELECT 1 FROM memory.embedding_queue q
-     WHERE q.workspace = model_complete.workspace AND q.model = model_complete.model LIMIT allowed + 1) p;
+     WHERE q.workspace = model_complete.workspace AND q.model = model_complete.model COLLATE "default" LIMIT allowed + 1) p;
   RETURN pending <= allowed;
 END
 $$;
@@ -76,6 +76,7 @@ DECLARE
   returned uuid[] := '{}';
   w_vec float8;
   w_lex float8;
+  st record;
   w_total float8;
   r record;
 BEGIN
@@ -209,17 +210,22 @@ BEGIN
   w_vec := CASE WHEN qvec IS NOT NULL THEN cfg.weight_vector ELSE 0 END;
   w_lex := CASE WHEN cardinality(terms) > 0 THEN cfg.weight_lexical ELSE 0 END;
   w_total := nullif(w_vec + w_lex + cfg.weight_importance + cfg.weight_recency, 0);
+  SELECT * INTO st FROM memory.bm25_idf(ws, terms);
   FOR r IN EXECUTE format($q$
-    WITH bm AS (SELECT b.memory_id, b.bm25 FROM memory.bm25_terms($1, $2, $3, $4, $5) b),
-    sims AS (%s),
+    WITH sims AS (%s),
     base AS (
       SELECT m.id, m.content, m.type, m.kind, m.layer, m.entity, m.tags, m.metadata, m.status, m.created_at,
-             m.valid_from, m.valid_to, s.sim AS similarity, coalesce(bm.bm25, 0)::real AS bm25,
+             m.valid_from, m.valid_to, s.sim AS similarity,
+             coalesce(bx.bm25, 0)::real AS bm25,
              memory.effective_importance(m) AS importance,
              exp(ln(0.5) * greatest(extract(epoch FROM $6 - m.created_at), 0) / $7)::real AS recency
         FROM memory.memories m
-        LEFT JOIN bm ON bm.memory_id = m.id
         LEFT JOIN sims s ON s.memory_id = m.id
+        -- BM25 from the candidate's own lexical vector (same formula as memory.bm25_doc, inlined).
+        LEFT JOIN LATERAL (
+          SELECT sum(q.idf * t.tf * ($4 + 1) / (t.tf + $4 * (1 - $5 + $5 * m.lexical_length / $17))) AS bm25
+            FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(m.lexical) l) t
+            JOIN unnest($2::text[], $16::float8[]) q(term, idf) ON q.term = t.term) bx ON true
        WHERE m.id = ANY ($3)),
     normalised AS (
       SELECT b.*, coalesce(b.bm25 / nullif(max(b.bm25) OVER (), 0), 0)::real AS lexical FROM base b),
@@ -233,7 +239,7 @@ BEGIN
          ELSE 'SELECT NULL::uuid AS memory_id, NULL::real AS sim WHERE false' END)
     USING ws, terms, ids, cfg.bm25_k1, cfg.bm25_b, ref_time,
           greatest(extract(epoch FROM cfg.recency_half_life), 1)::float8,
-          w_vec, w_lex, cfg.weight_importance, cfg.weight_recency, w_total, min_score, k, qvec
+          w_vec, w_lex, cfg.weight_importance, cfg.weight_recency, w_total, min_score, k, qvec, st.idfs, st.avgdl
   LOOP
     id := r.id; content := r.content; type := r.type; kind := r.kind; layer := r.layer; entity := r.entity;
     tags := r.tags; metadata := r.metadata; status := r.status; created_at := r.created_at;
