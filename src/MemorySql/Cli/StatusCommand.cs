@@ -54,18 +54,22 @@ internal static class StatusCommand
         }
     }
 
-    /// <summary>Prints every column of memory.stats as "name value" lines.</summary>
+    /// <summary>Prints memory.stats (section, key, value rows) as an aligned table, one blank line between sections.</summary>
     private static async Task PrintStatsAsync(string adminConnectionString, CancellationToken cancellationToken)
     {
         await using var connection = new NpgsqlConnection(adminConnectionString);
         await connection.OpenAsync(cancellationToken);
-        await using var cmd = new NpgsqlCommand("SELECT * FROM memory.stats", connection);
+        await using var cmd = new NpgsqlCommand("SELECT section, key, value FROM memory.stats", connection);
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        var rows = new List<(string Section, string Key, long Value)>();
         while (await reader.ReadAsync(cancellationToken))
+            rows.Add((reader.GetString(0), reader.GetString(1), reader.GetInt64(2)));
+        Console.WriteLine();
+        string? previous = null;
+        foreach (var (section, key, value) in rows)
         {
-            for (var i = 0; i < reader.FieldCount; i++)
-                Console.WriteLine($"{reader.GetName(i),-32} {(reader.IsDBNull(i) ? "-" : Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))}");
-            Console.WriteLine();
+            Console.WriteLine($"{(section == previous ? "" : section),-18} {key,-28} {value,10}");
+            previous = section;
         }
     }
 }
