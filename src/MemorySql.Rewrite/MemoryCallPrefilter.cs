@@ -1,0 +1,169 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace MemorySql.Rewrite;
+
+/// <summary>
+/// A cheap test on the raw UTF-8 bytes of a Query or Parse payload: can this SQL contain a call of a memory
+/// routine? False positives only cost a lex; a false negative would lose an embedding, so every way of
+/// writing a call answers true: the name (any case, optionally between double quotes) not inside a longer
+/// identifier, then optional whitespace, then <c>(</c> or the start of a comment; and any <c>U&amp;"</c>
+/// (a quoted identifier with Unicode escapes may spell the name).
+/// </summary>
+/// <remarks>
+/// The scan looks for the names' first two bytes, folded to lower case, 16 or 32 positions at a time, and only
+/// confirms a candidate with scalar code. It allocates nothing.
+/// </remarks>
+public sealed class MemoryCallPrefilter
+{
+    private const byte CaseBit = 0x20;
+
+    // '&' and '"' already have the case bit set, so folding leaves the anchor of U&" unchanged.
+    private const byte UnicodeAnchorFirst = (byte)'&';
+    private const byte UnicodeAnchorSecond = (byte)'"';
+
+    private readonly byte[][] _names;
+    private readonly byte[] _anchorFirst;
+    private readonly byte[] _anchorSecond;
+    private readonly int _shortestName;
+
+    /// <summary>The default routines: recall, remember, revise, reflect.</summary>
+    public static MemoryCallPrefilter Default { get; } = new(RewriteOptions.Default.Functions.Select(f => f.Name));
+
+    /// <param name="functionNames">Lower-case ASCII identifiers of at least two characters.</param>
+    public MemoryCallPrefilter(IEnumerable<string> functionNames)
+    {
+        ArgumentNullException.ThrowIfNull(functionNames);
+        var names = functionNames.Distinct(StringComparer.Ordinal).ToArray();
+        if (names.Length == 0) throw new ArgumentException("The prefilter needs at least one function name.", nameof(functionNames));
+        foreach (var name in names)
+        {
+            if (name is null || name.Length < 2 || name.Any(c => c is not ((>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' or '$')))
+                throw new ArgumentException($"'{name}' is not a lower-case ASCII identifier of at least two characters.", nameof(functionNames));
+        }
+        _names = [.. names.Select(n => n.Select(c => (byte)c).ToArray())];
+        _shortestName = names.Min(n => n.Length);
+        var anchors = names.Select(n => ((byte)(n[0] | CaseBit), (byte)(n[1] | CaseBit)))
+            .Append((UnicodeAnchorFirst, UnicodeAnchorSecond))
+            .Distinct()
+            .ToArray();
+        _anchorFirst = [.. anchors.Select(a => a.Item1)];
+        _anchorSecond = [.. anchors.Select(a => a.Item2)];
+    }
+
+    /// <summary>True when the SQL may call a memory routine and must be lexed; false when it certainly does not.</summary>
+    public bool MightContainCall(ReadOnlySpan<byte> utf8Sql)
+    {
+        // The shortest text that can matter is a name and "(", or U&" and one character.
+        if (utf8Sql.Length <= Math.Min(_shortestName, 3)) return false;
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated && utf8Sql.Length > Vector256<byte>.Count)
+        {
+            if (ScanVector256(utf8Sql, ref i)) return true;
+        }
+        else if (Vector128.IsHardwareAccelerated && utf8Sql.Length > Vector128<byte>.Count)
+        {
+            if (ScanVector128(utf8Sql, ref i)) return true;
+        }
+        for (; i < utf8Sql.Length - 1; i++)
+        {
+            var a = (byte)(utf8Sql[i] | CaseBit);
+            var b = (byte)(utf8Sql[i + 1] | CaseBit);
+            for (var k = 0; k < _anchorFirst.Length; k++)
+            {
+                if (a == _anchorFirst[k] && b == _anchorSecond[k] && Confirm(utf8Sql, i)) return true;
+            }
+        }
+        return false;
+    }
+
+    private bool ScanVector256(ReadOnlySpan<byte> sql, ref int i)
+    {
+        ref var start = ref MemoryMarshal.GetReference(sql);
+        var fold = Vector256.Create(CaseBit);
+        // Each step reads positions i … i+32 (the pair's second byte), so it stops one vector before the end.
+        var last = sql.Length - Vector256<byte>.Count - 1;
+        for (; i <= last; i += Vector256<byte>.Count)
+        {
+            var first = Vector256.LoadUnsafe(ref start, (nuint)i) | fold;
+            var second = Vector256.LoadUnsafe(ref start, (nuint)i + 1) | fold;
+            var hits = Vector256<byte>.Zero;
+            for (var k = 0; k < _anchorFirst.Length; k++)
+                hits |= Vector256.Equals(first, Vector256.Create(_anchorFirst[k])) & Vector256.Equals(second, Vector256.Create(_anchorSecond[k]));
+            var mask = hits.ExtractMostSignificantBits();
+            while (mask != 0)
+            {
+                if (Confirm(sql, i + BitOperations.TrailingZeroCount(mask))) return true;
+                mask &= mask - 1;
+            }
+        }
+        return false;
+    }
+
+    private bool ScanVector128(ReadOnlySpan<byte> sql, ref int i)
+    {
+        ref var start = ref MemoryMarshal.GetReference(sql);
+        var fold = Vector128.Create(CaseBit);
+        var last = sql.Length - Vector128<byte>.Count - 1;
+        for (; i <= last; i += Vector128<byte>.Count)
+        {
+            var first = Vector128.LoadUnsafe(ref start, (nuint)i) | fold;
+            var second = Vector128.LoadUnsafe(ref start, (nuint)i + 1) | fold;
+            var hits = Vector128<byte>.Zero;
+            for (var k = 0; k < _anchorFirst.Length; k++)
+                hits |= Vector128.Equals(first, Vector128.Create(_anchorFirst[k])) & Vector128.Equals(second, Vector128.Create(_anchorSecond[k]));
+            var mask = hits.ExtractMostSignificantBits();
+            while (mask != 0)
+            {
+                if (Confirm(sql, i + BitOperations.TrailingZeroCount(mask))) return true;
+                mask &= mask - 1;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>An anchor matched at <paramref name="at"/>: is it really a possible call?</summary>
+    private bool Confirm(ReadOnlySpan<byte> sql, int at)
+    {
+        if (sql[at] == UnicodeAnchorFirst)
+            return sql[at + 1] == UnicodeAnchorSecond && at > 0 && (sql[at - 1] | CaseBit) == 'u';
+        if (at > 0 && IsIdentifierByte(sql[at - 1])) return false; // inside a longer identifier: my_recall
+        foreach (var name in _names)
+        {
+            if (sql.Length - at >= name.Length && EqualsFolded(sql.Slice(at, name.Length), name) && OpensCall(sql, at + name.Length))
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>ASCII case-insensitive: letters compare with the case bit folded, other bytes exactly.</summary>
+    private static bool EqualsFolded(ReadOnlySpan<byte> candidate, byte[] lowerName)
+    {
+        for (var j = 0; j < lowerName.Length; j++)
+        {
+            var n = lowerName[j];
+            var c = candidate[j];
+            if (c != n && (n is < (byte)'a' or > (byte)'z' || (c | CaseBit) != n)) return false;
+        }
+        return true;
+    }
+
+    /// <summary>After the name: optionally the closing double quote, whitespace, then "(" or a comment start.</summary>
+    private static bool OpensCall(ReadOnlySpan<byte> sql, int at)
+    {
+        if (at < sql.Length && IsIdentifierByte(sql[at])) return false; // recalls(, recall_all(
+        if (at < sql.Length && sql[at] == '"') at++;
+        while (at < sql.Length && sql[at] is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r' or (byte)'\f' or (byte)'\v') at++;
+        if (at >= sql.Length) return false;
+        var c = sql[at];
+        if (c == '(') return true;
+        return at + 1 < sql.Length && ((c == '-' && sql[at + 1] == '-') || (c == '/' && sql[at + 1] == '*'));
+    }
+
+    /// <summary>PostgreSQL's identifier characters; every byte of a multi-byte UTF-8 character counts as one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsIdentifierByte(byte b) =>
+        b >= 0x80 || (b | CaseBit) is >= (byte)'a' and <= (byte)'z' || b is >= (byte)'0' and <= (byte)'9' or (byte)'_' or (byte)'$';
+}
