@@ -129,7 +129,9 @@ public sealed class MemoryCallPrefilter
     {
         if (sql[at] == UnicodeAnchorFirst)
             return sql[at + 1] == UnicodeAnchorSecond && at > 0 && (sql[at - 1] | CaseBit) == 'u';
-        if (at > 0 && IsIdentifierByte(sql[at - 1])) return false; // inside a longer identifier: my_recall
+        // Inside a longer identifier (my_recall, érecall). A digit or $ before the name does not count: after a
+        // dollar-quoted string ($$x$$recall) the lexer starts a new token there.
+        if (at > 0 && IsIdentifierStartByte(sql[at - 1])) return false;
         foreach (var name in _names)
         {
             if (sql.Length - at >= name.Length && EqualsFolded(sql.Slice(at, name.Length), name) && OpensCall(sql, at + name.Length))
@@ -161,6 +163,10 @@ public sealed class MemoryCallPrefilter
         if (c == '(') return true;
         return at + 1 < sql.Length && ((c == '-' && sql[at + 1] == '-') || (c == '/' && sql[at + 1] == '*'));
     }
+
+    /// <summary>Letters, _ and every byte of a multi-byte UTF-8 character.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsIdentifierStartByte(byte b) => b >= 0x80 || (b | CaseBit) is >= (byte)'a' and <= (byte)'z' || b == '_';
 
     /// <summary>PostgreSQL's identifier characters; every byte of a multi-byte UTF-8 character counts as one.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

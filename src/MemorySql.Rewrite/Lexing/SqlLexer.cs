@@ -287,6 +287,7 @@ internal static class SqlLexer
         {
             while (j < sql.Length && IsDigit(sql[j])) j++;
             end = j;
+            if (j < sql.Length && IsIdentifierStart(sql[j])) return false; // $1abc: "trailing junk after parameter"
             var digits = sql[(start + 1)..j].TrimStart('0');
             if (digits.Length > MaxParameterDigits) return false;
             var number = 0;
