@@ -199,14 +199,14 @@ internal sealed class CallSiteFinder
         while (true)
         {
             // (value)
-            if (e - s >= 3 && tokens[s].Kind == TokenKind.OpenParen && MatchingClose(tokens, s) == e - 1)
+            if (e - s >= 3 && tokens[s].Kind == TokenKind.OpenParen && MatchingClose(tokens, s, e) == e - 1)
             {
                 s++;
                 e--;
                 continue;
             }
             // CAST(value AS text)
-            if (e - s >= 6 && IsKeyword(sql, tokens[s], "cast") && tokens[s + 1].Kind == TokenKind.OpenParen && MatchingClose(tokens, s + 1) == e - 1)
+            if (e - s >= 6 && IsKeyword(sql, tokens[s], "cast") && tokens[s + 1].Kind == TokenKind.OpenParen && MatchingClose(tokens, s + 1, e) == e - 1)
             {
                 var asIndex = FindTopLevelAs(sql, tokens, s + 2, e - 1);
                 var typeEnd = asIndex + 1;
@@ -266,10 +266,11 @@ internal sealed class CallSiteFinder
         return -1;
     }
 
-    private static int MatchingClose(ReadOnlySpan<Token> tokens, int open)
+    /// <summary>The index of the bracket closing the one at <paramref name="open"/>, looking no further than <paramref name="end"/>; -1 if none.</summary>
+    private static int MatchingClose(ReadOnlySpan<Token> tokens, int open, int end)
     {
         var depth = 0;
-        for (var j = open; j < tokens.Length; j++)
+        for (var j = open; j < end; j++)
         {
             if (tokens[j].Kind is TokenKind.OpenParen or TokenKind.OpenBracket) depth++;
             else if (tokens[j].Kind is TokenKind.CloseParen or TokenKind.CloseBracket && --depth == 0) return j;

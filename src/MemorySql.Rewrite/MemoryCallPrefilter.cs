@@ -25,9 +25,13 @@ public sealed class MemoryCallPrefilter
     private const byte UnicodeAnchorSecond = (byte)'"';
 
     private readonly byte[][] _names;
+    private readonly int _shortestName;
+
+    // Anchor groups: the folded first two bytes of some names, and the folded third bytes those names can
+    // have (none when a two-letter name belongs to the group, so the group then has no third-byte filter).
     private readonly byte[] _anchorFirst;
     private readonly byte[] _anchorSecond;
-    private readonly int _shortestName;
+    private readonly byte[][] _anchorThird;
 
     /// <summary>The default routines: recall, remember, revise, reflect.</summary>
     public static MemoryCallPrefilter Default { get; } = new(RewriteOptions.Default.Functions.Select(f => f.Name));
@@ -45,12 +49,14 @@ public sealed class MemoryCallPrefilter
         }
         _names = [.. names.Select(n => n.Select(c => (byte)c).ToArray())];
         _shortestName = names.Min(n => n.Length);
-        var anchors = names.Select(n => ((byte)(n[0] | CaseBit), (byte)(n[1] | CaseBit)))
-            .Append((UnicodeAnchorFirst, UnicodeAnchorSecond))
-            .Distinct()
-            .ToArray();
-        _anchorFirst = [.. anchors.Select(a => a.Item1)];
-        _anchorSecond = [.. anchors.Select(a => a.Item2)];
+        var groups = names.GroupBy(n => ((byte)(n[0] | CaseBit), (byte)(n[1] | CaseBit))).ToArray();
+        _anchorFirst = [.. groups.Select(g => g.Key.Item1), UnicodeAnchorFirst];
+        _anchorSecond = [.. groups.Select(g => g.Key.Item2), UnicodeAnchorSecond];
+        _anchorThird =
+        [
+            .. groups.Select(g => g.Any(n => n.Length < 3) ? [] : g.Select(n => (byte)(n[2] | CaseBit)).Distinct().ToArray()),
+            [],
+        ];
     }
 
     /// <summary>True when the SQL may call a memory routine and must be lexed; false when it certainly does not.</summary>
@@ -58,77 +64,102 @@ public sealed class MemoryCallPrefilter
     {
         // The shortest text that can matter is a name and "(", or U&" and one character.
         if (utf8Sql.Length <= Math.Min(_shortestName, 3)) return false;
-        var i = 0;
-        if (Vector256.IsHardwareAccelerated && utf8Sql.Length > Vector256<byte>.Count)
+        // Each vector step reads the bytes at i, i+1 and i+2 for Count positions.
+        if (Vector256.IsHardwareAccelerated && utf8Sql.Length >= Vector256<byte>.Count + 2) return ScanVector256(utf8Sql);
+        if (Vector128.IsHardwareAccelerated && utf8Sql.Length >= Vector128<byte>.Count + 2) return ScanVector128(utf8Sql);
+        return ScanScalar(utf8Sql);
+    }
+
+    private bool ScanScalar(ReadOnlySpan<byte> sql)
+    {
+        for (var i = 0; i < sql.Length - 1; i++)
         {
-            if (ScanVector256(utf8Sql, ref i)) return true;
-        }
-        else if (Vector128.IsHardwareAccelerated && utf8Sql.Length > Vector128<byte>.Count)
-        {
-            if (ScanVector128(utf8Sql, ref i)) return true;
-        }
-        for (; i < utf8Sql.Length - 1; i++)
-        {
-            var a = (byte)(utf8Sql[i] | CaseBit);
-            var b = (byte)(utf8Sql[i + 1] | CaseBit);
+            var a = (byte)(sql[i] | CaseBit);
+            var b = (byte)(sql[i + 1] | CaseBit);
             for (var k = 0; k < _anchorFirst.Length; k++)
             {
-                if (a == _anchorFirst[k] && b == _anchorSecond[k] && Confirm(utf8Sql, i)) return true;
+                if (a != _anchorFirst[k] || b != _anchorSecond[k]) continue;
+                var thirds = _anchorThird[k];
+                if (thirds.Length > 0 && (i + 2 >= sql.Length || Array.IndexOf(thirds, (byte)(sql[i + 2] | CaseBit)) < 0)) continue;
+                if (Confirm(sql, i)) return true;
             }
         }
         return false;
     }
 
-    private bool ScanVector256(ReadOnlySpan<byte> sql, ref int i)
+    private bool ScanVector256(ReadOnlySpan<byte> sql)
     {
         ref var start = ref MemoryMarshal.GetReference(sql);
         var fold = Vector256.Create(CaseBit);
-        // Each step reads positions i … i+32 (the pair's second byte), so it stops one vector before the end.
-        var last = sql.Length - Vector256<byte>.Count - 1;
-        for (; i <= last; i += Vector256<byte>.Count)
+        // The last step overlaps the one before it instead of leaving a scalar tail; a position seen twice
+        // is only confirmed twice. Positions past Length - 3 cannot start a call ("ab(" is the shortest).
+        var last = sql.Length - Vector256<byte>.Count - 2;
+        for (var i = 0; ; i = Math.Min(i + Vector256<byte>.Count, last))
         {
             var first = Vector256.LoadUnsafe(ref start, (nuint)i) | fold;
             var second = Vector256.LoadUnsafe(ref start, (nuint)i + 1) | fold;
+            var third = Vector256.LoadUnsafe(ref start, (nuint)i + 2) | fold;
             var hits = Vector256<byte>.Zero;
             for (var k = 0; k < _anchorFirst.Length; k++)
-                hits |= Vector256.Equals(first, Vector256.Create(_anchorFirst[k])) & Vector256.Equals(second, Vector256.Create(_anchorSecond[k]));
+            {
+                var pair = Vector256.Equals(first, Vector256.Create(_anchorFirst[k])) & Vector256.Equals(second, Vector256.Create(_anchorSecond[k]));
+                var thirds = _anchorThird[k];
+                if (thirds.Length > 0)
+                {
+                    var any = Vector256<byte>.Zero;
+                    foreach (var t in thirds) any |= Vector256.Equals(third, Vector256.Create(t));
+                    pair &= any;
+                }
+                hits |= pair;
+            }
             var mask = hits.ExtractMostSignificantBits();
             while (mask != 0)
             {
                 if (Confirm(sql, i + BitOperations.TrailingZeroCount(mask))) return true;
                 mask &= mask - 1;
             }
+            if (i == last) return false;
         }
-        return false;
     }
 
-    private bool ScanVector128(ReadOnlySpan<byte> sql, ref int i)
+    private bool ScanVector128(ReadOnlySpan<byte> sql)
     {
         ref var start = ref MemoryMarshal.GetReference(sql);
         var fold = Vector128.Create(CaseBit);
-        var last = sql.Length - Vector128<byte>.Count - 1;
-        for (; i <= last; i += Vector128<byte>.Count)
+        var last = sql.Length - Vector128<byte>.Count - 2;
+        for (var i = 0; ; i = Math.Min(i + Vector128<byte>.Count, last))
         {
             var first = Vector128.LoadUnsafe(ref start, (nuint)i) | fold;
             var second = Vector128.LoadUnsafe(ref start, (nuint)i + 1) | fold;
+            var third = Vector128.LoadUnsafe(ref start, (nuint)i + 2) | fold;
             var hits = Vector128<byte>.Zero;
             for (var k = 0; k < _anchorFirst.Length; k++)
-                hits |= Vector128.Equals(first, Vector128.Create(_anchorFirst[k])) & Vector128.Equals(second, Vector128.Create(_anchorSecond[k]));
+            {
+                var pair = Vector128.Equals(first, Vector128.Create(_anchorFirst[k])) & Vector128.Equals(second, Vector128.Create(_anchorSecond[k]));
+                var thirds = _anchorThird[k];
+                if (thirds.Length > 0)
+                {
+                    var any = Vector128<byte>.Zero;
+                    foreach (var t in thirds) any |= Vector128.Equals(third, Vector128.Create(t));
+                    pair &= any;
+                }
+                hits |= pair;
+            }
             var mask = hits.ExtractMostSignificantBits();
             while (mask != 0)
             {
                 if (Confirm(sql, i + BitOperations.TrailingZeroCount(mask))) return true;
                 mask &= mask - 1;
             }
+            if (i == last) return false;
         }
-        return false;
     }
 
     /// <summary>An anchor matched at <paramref name="at"/>: is it really a possible call?</summary>
     private bool Confirm(ReadOnlySpan<byte> sql, int at)
     {
         if (sql[at] == UnicodeAnchorFirst)
-            return sql[at + 1] == UnicodeAnchorSecond && at > 0 && (sql[at - 1] | CaseBit) == 'u';
+            return sql[at + 1] == UnicodeAnchorSecond && at > 0 && (sql[at - 1] | CaseBit) == 'u' && at + 2 < sql.Length;
         // Inside a longer identifier (my_recall, érecall). A digit or $ before the name does not count: after a
         // dollar-quoted string ($$x$$recall) the lexer starts a new token there.
         if (at > 0 && IsIdentifierStartByte(sql[at - 1])) return false;

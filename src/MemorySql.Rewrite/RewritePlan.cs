@@ -33,8 +33,11 @@ public sealed class RewritePlan
         _embeddingPrefix = ", " + options.EmbeddingArgument + " => ";
         _modelPrefix = ", " + options.ModelArgument + " => ";
 
+        // Dictionaries, not IndexOf: a batch of thousands of CALL remember(…) must not plan in quadratic time.
         var literals = new List<string>();
+        var literalIndexes = new Dictionary<string, int>(StringComparer.Ordinal);
         var parameters = new List<int>();
+        var parameterSlots = new Dictionary<int, int>();
         var literalInsertions = new List<Insertion>();
         var allInsertions = new List<Insertion>();
         foreach (var site in sites)
@@ -42,10 +45,10 @@ public sealed class RewritePlan
             switch (site.Kind)
             {
                 case CallSiteKind.Literal:
-                    var index = literals.IndexOf(site.LiteralText!);
-                    if (index < 0)
+                    if (!literalIndexes.TryGetValue(site.LiteralText!, out var index))
                     {
                         index = literals.Count;
+                        literalIndexes.Add(site.LiteralText!, index);
                         literals.Add(site.LiteralText!);
                     }
                     site.LiteralIndex = index;
@@ -53,10 +56,10 @@ public sealed class RewritePlan
                     allInsertions.Add(new Insertion(site.InsertAt, IsParameter: false, index));
                     break;
                 case CallSiteKind.Parameter:
-                    var slot = parameters.IndexOf(site.ParameterNumber);
-                    if (slot < 0)
+                    if (!parameterSlots.TryGetValue(site.ParameterNumber, out var slot))
                     {
                         slot = parameters.Count;
+                        parameterSlots.Add(site.ParameterNumber, slot);
                         parameters.Add(site.ParameterNumber);
                     }
                     allInsertions.Add(new Insertion(site.InsertAt, IsParameter: true, slot));

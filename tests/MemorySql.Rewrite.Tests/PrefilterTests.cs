@@ -94,7 +94,8 @@ public sealed class PrefilterTests
         if (text.Length <= 3) return false; // three bytes hold no call (the shortest is "ab(" for a two-letter name)
         for (var i = 0; i + 2 < text.Length + 1; i++)
         {
-            if (i > 0 && i + 1 < text.Length && text[i] == '&' && text[i + 1] == '"' && char.ToLowerInvariant(text[i - 1]) == 'u') return true;
+            // U&" followed by at least one character (a quoted identifier with escapes may spell a name).
+            if (i > 0 && i + 2 < text.Length && text[i] == '&' && text[i + 1] == '"' && char.ToLowerInvariant(text[i - 1]) == 'u') return true;
             if (i > 0 && (text[i - 1] >= 0x80 || char.IsAsciiLetter(text[i - 1]) || text[i - 1] == '_')) continue;
             foreach (var name in new[] { "recall", "remember", "revise", "reflect" })
             {

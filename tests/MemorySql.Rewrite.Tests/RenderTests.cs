@@ -161,6 +161,18 @@ public sealed class RenderTests
     }
 
     [Fact]
+    public void LargeBatchOfCalls_IsPlannedWithEveryDistinctTextOnce()
+    {
+        var sql = string.Join(";\n", Enumerable.Range(0, 10_000).Select(i => $"CALL remember('fact {i % 2_500}', tags => '{{t{i}}}')"));
+        var plan = Sql.Plan(sql)!;
+        Assert.Equal(10_000, plan.CallSites.Count);
+        Assert.Equal(2_500, plan.LiteralTexts.Count);
+        Assert.Equal("fact 2499", plan.LiteralTexts[^1]);
+        var rendered = plan.RenderWithLiterals([.. plan.LiteralTexts.Select(_ => "[1]")], "m");
+        Assert.Equal(10_000, Sql.Sites(rendered).Count(s => s.Kind == CallSiteKind.AlreadyRewritten));
+    }
+
+    [Fact]
     public void RewritingRewrittenSql_ChangesNothing()
     {
         const string sql = "SELECT * FROM recall('x', k => 5), reflect($1); CALL remember('y')";
