@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using MemorySql.Rewrite.Lexing;
 
@@ -28,6 +29,9 @@ internal sealed class CallSiteFinder
     private static readonly string[] NotACallAfter =
         ["function", "procedure", "routine", "aggregate", "table", "into", "view", "type", "as", "with", "recursive", "exists", "references", "on"];
 
+    /// <summary>How many parentheses and CAST(… AS text) around a text argument are looked through.</summary>
+    private const int MaxWrappers = 16;
+
     private readonly RewriteOptions _options;
 
     public CallSiteFinder(RewriteOptions options) => _options = options;
@@ -39,6 +43,71 @@ internal sealed class CallSiteFinder
         using var buffer = new TokenBuffer(sql.Length / 4 + 8);
         if (!SqlLexer.TryTokenize(sql, _options.StandardConformingStrings, buffer)) return null;
         var tokens = buffer.Span;
+        var match = ArrayPool<int>.Shared.Rent(tokens.Length);
+        var link = ArrayPool<int>.Shared.Rent(tokens.Length);
+        try
+        {
+            MatchBrackets(tokens, match, link);
+            return FindCalls(sql, tokens, match, link, ref maxParameterNumber);
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(match);
+            ArrayPool<int>.Shared.Return(link);
+        }
+    }
+
+    /// <summary>
+    /// One linear pass over the brackets, so that nested or unclosed calls (recall(recall(recall(…) cost no
+    /// more than their length: <paramref name="match"/>[open] is the index of the closing bracket, -1 when
+    /// there is none, -2 when the pair is malformed (")" closing "[", or a ";" inside); <paramref name="link"/>
+    /// chains the commas directly inside each pair: link[open] is the first, link[comma] the next, -1 ends.
+    /// </summary>
+    private static void MatchBrackets(ReadOnlySpan<Token> tokens, int[] match, int[] link)
+    {
+        var stack = ArrayPool<(int Open, int LastComma)>.Shared.Rent(tokens.Length);
+        try
+        {
+            var depth = 0;
+            for (var i = 0; i < tokens.Length; i++)
+            {
+                switch (tokens[i].Kind)
+                {
+                    case TokenKind.OpenParen or TokenKind.OpenBracket:
+                        match[i] = Unclosed;
+                        link[i] = -1;
+                        stack[depth++] = (i, -1);
+                        break;
+                    case TokenKind.CloseParen or TokenKind.CloseBracket when depth > 0:
+                        var open = stack[--depth].Open;
+                        var sameKind = (tokens[open].Kind == TokenKind.OpenParen) == (tokens[i].Kind == TokenKind.CloseParen);
+                        match[open] = match[open] == Malformed || !sameKind ? Malformed : i;
+                        if (match[open] == Malformed && depth > 0) match[stack[depth - 1].Open] = Malformed;
+                        break;
+                    case TokenKind.Comma when depth > 0:
+                        link[i] = -1;
+                        ref var frame = ref stack[depth - 1];
+                        if (frame.LastComma < 0) link[frame.Open] = i;
+                        else link[frame.LastComma] = i;
+                        frame.LastComma = i;
+                        break;
+                    case TokenKind.Semicolon when depth > 0:
+                        match[stack[depth - 1].Open] = Malformed;
+                        break;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<(int, int)>.Shared.Return(stack);
+        }
+    }
+
+    private const int Unclosed = -1;
+    private const int Malformed = -2;
+
+    private List<MemoryCallSite> FindCalls(string sql, ReadOnlySpan<Token> tokens, int[] match, int[] link, ref int maxParameterNumber)
+    {
         var sites = new List<MemoryCallSite>();
         var statementStarts = true;
         var statement = StatementKind.Ordinary;
@@ -79,7 +148,7 @@ internal sealed class CallSiteFinder
             {
                 var function = MatchFunction(sql, token);
                 if (function is not null && IsCall(sql, tokens, i))
-                    sites.Add(ReadCall(sql, tokens, i, function, statement));
+                    sites.Add(ReadCall(sql, tokens, match, link, i, function, statement));
             }
         }
         return sites;
@@ -120,7 +189,7 @@ internal sealed class CallSiteFinder
         return true;
     }
 
-    private MemoryCallSite ReadCall(string sql, ReadOnlySpan<Token> tokens, int nameIndex, MemoryFunction function, StatementKind statement)
+    private MemoryCallSite ReadCall(string sql, ReadOnlySpan<Token> tokens, int[] match, int[] link, int nameIndex, MemoryFunction function, StatementKind statement)
     {
         var start = tokens[nameIndex].Start;
         if (nameIndex >= 2 && tokens[nameIndex - 1].Kind == TokenKind.Dot)
@@ -129,41 +198,23 @@ internal sealed class CallSiteFinder
             if (nameIndex >= 4 && tokens[nameIndex - 3].Kind == TokenKind.Dot) start = tokens[nameIndex - 4].Start;
         }
 
-        // The argument list: commas at depth 0 separate arguments; ( ) and [ ] nest.
         var open = nameIndex + 1;
+        var close = match[open];
+        if (close == Unclosed) return NotRewritable(function, start, sql.Length, ReasonUnclosed);
+        if (close == Malformed) return NotRewritable(function, start, sql.Length, ReasonMalformed);
+        var end = tokens[close].End;
+        if (statement == StatementKind.RoutineDefinition) return NotRewritable(function, start, end, ReasonRoutineBody);
+
+        // The arguments: the ranges between the commas directly inside the parentheses.
         Span<(int Start, int End)> inline = stackalloc (int, int)[8];
         var arguments = new ArgumentList(inline);
-        var depth = 0;
         var argumentStart = open + 1;
-        var close = -1;
-        var malformed = false;
-        for (var j = open + 1; j < tokens.Length && close < 0 && !malformed; j++)
+        for (var comma = link[open]; comma >= 0; comma = link[comma])
         {
-            switch (tokens[j].Kind)
-            {
-                case TokenKind.OpenParen or TokenKind.OpenBracket:
-                    depth++;
-                    break;
-                case TokenKind.CloseParen when depth == 0:
-                    close = j;
-                    break;
-                case TokenKind.CloseBracket when depth == 0:
-                case TokenKind.Semicolon when depth == 0:
-                    malformed = true;
-                    break;
-                case TokenKind.CloseParen or TokenKind.CloseBracket:
-                    depth--;
-                    break;
-                case TokenKind.Comma when depth == 0:
-                    arguments.Add((argumentStart, j));
-                    argumentStart = j + 1;
-                    break;
-            }
+            arguments.Add((argumentStart, comma));
+            argumentStart = comma + 1;
         }
-        if (close < 0) return NotRewritable(function, start, sql.Length, malformed ? ReasonMalformed : ReasonUnclosed);
-        var end = tokens[close].End;
         if (close > open + 1) arguments.Add((argumentStart, close));
-        if (statement == StatementKind.RoutineDefinition) return NotRewritable(function, start, end, ReasonRoutineBody);
 
         // Positional arguments come first; then name => value (or the old name := value).
         var positional = 0;
@@ -190,25 +241,26 @@ internal sealed class CallSiteFinder
             }
         }
         if (text.Start < 0) return NotRewritable(function, start, end, ReasonMissing);
-        return ClassifyText(sql, tokens, text.Start, text.End, function, start, end, tokens[close].Start, statement);
+        return ClassifyText(sql, tokens, match, text.Start, text.End, function, start, end, tokens[close].Start, statement);
     }
 
     /// <summary>The text argument: a string constant or $n, each optionally cast to text, in parentheses or CAST(… AS text).</summary>
-    private MemoryCallSite ClassifyText(string sql, ReadOnlySpan<Token> tokens, int s, int e, MemoryFunction function, int start, int end, int insertAt, StatementKind statement)
+    private MemoryCallSite ClassifyText(string sql, ReadOnlySpan<Token> tokens, int[] match, int s, int e, MemoryFunction function, int start, int end, int insertAt, StatementKind statement)
     {
-        while (true)
+        for (var wrappers = 0; ; wrappers++)
         {
+            if (wrappers == MaxWrappers) return NotRewritable(function, start, end, ReasonExpression);
             // (value)
-            if (e - s >= 3 && tokens[s].Kind == TokenKind.OpenParen && MatchingClose(tokens, s, e) == e - 1)
+            if (e - s >= 3 && tokens[s].Kind == TokenKind.OpenParen && match[s] == e - 1)
             {
                 s++;
                 e--;
                 continue;
             }
             // CAST(value AS text)
-            if (e - s >= 6 && IsKeyword(sql, tokens[s], "cast") && tokens[s + 1].Kind == TokenKind.OpenParen && MatchingClose(tokens, s + 1, e) == e - 1)
+            if (e - s >= 6 && IsKeyword(sql, tokens[s], "cast") && tokens[s + 1].Kind == TokenKind.OpenParen && match[s + 1] == e - 1)
             {
-                var asIndex = FindTopLevelAs(sql, tokens, s + 2, e - 1);
+                var asIndex = FindTopLevelAs(sql, tokens, match, s + 2, e - 1);
                 var typeEnd = asIndex + 1;
                 if (asIndex < 0 || !TryTextType(sql, tokens, ref typeEnd, e - 1) || typeEnd != e - 1)
                     return NotRewritable(function, start, end, ReasonExpression);
@@ -254,26 +306,17 @@ internal sealed class CallSiteFinder
         return true;
     }
 
-    private static int FindTopLevelAs(string sql, ReadOnlySpan<Token> tokens, int s, int e)
+    /// <summary>The AS of CAST(… AS …), skipping nested brackets.</summary>
+    private static int FindTopLevelAs(string sql, ReadOnlySpan<Token> tokens, int[] match, int s, int e)
     {
-        var depth = 0;
         for (var j = s; j < e; j++)
         {
-            if (tokens[j].Kind is TokenKind.OpenParen or TokenKind.OpenBracket) depth++;
-            else if (tokens[j].Kind is TokenKind.CloseParen or TokenKind.CloseBracket) depth--;
-            else if (depth == 0 && IsKeyword(sql, tokens[j], "as")) return j;
-        }
-        return -1;
-    }
-
-    /// <summary>The index of the bracket closing the one at <paramref name="open"/>, looking no further than <paramref name="end"/>; -1 if none.</summary>
-    private static int MatchingClose(ReadOnlySpan<Token> tokens, int open, int end)
-    {
-        var depth = 0;
-        for (var j = open; j < end; j++)
-        {
-            if (tokens[j].Kind is TokenKind.OpenParen or TokenKind.OpenBracket) depth++;
-            else if (tokens[j].Kind is TokenKind.CloseParen or TokenKind.CloseBracket && --depth == 0) return j;
+            if (tokens[j].Kind is TokenKind.OpenParen or TokenKind.OpenBracket)
+            {
+                if (match[j] < 0) return -1;
+                j = match[j];
+            }
+            else if (IsKeyword(sql, tokens[j], "as")) return j;
         }
         return -1;
     }

@@ -235,6 +235,40 @@ public sealed class CallSiteDetectionTests
     }
 
     [Fact]
+    public void DeeplyNestedCalls_AreAllFound_InnermostRewritable()
+    {
+        const int depth = 20_000;
+        var sql = "SELECT " + string.Concat(Enumerable.Repeat("reflect(", depth)) + "'core'" + new string(')', depth);
+        var sites = Sql.Sites(sql);
+        Assert.Equal(depth, sites.Count);
+        Assert.Equal(depth - 1, sites.Count(s => s.Kind == CallSiteKind.NotRewritable));
+        Assert.Equal("core", sites[^1].LiteralText);
+    }
+
+    [Fact]
+    public void ManyUnclosedCalls_AreAllRecordedAsUnclosed()
+    {
+        var sql = "SELECT " + string.Concat(Enumerable.Repeat("recall('x', ", 20_000));
+        var sites = Sql.Sites(sql);
+        Assert.Equal(20_000, sites.Count);
+        Assert.All(sites, s => Assert.Equal(CallSiteKind.NotRewritable, s.Kind));
+    }
+
+    [Fact]
+    public void LongRunOfSigns_LexesAsOneOperatorPerSign()
+    {
+        var sql = "SELECT 1 " + string.Concat(Enumerable.Repeat("+-", 50_000)) + " 1, reflect('x')";
+        Assert.Equal("x", Sql.Single(sql).LiteralText);
+    }
+
+    [Theory]
+    [InlineData("SELECT * FROM recall('x' ])")]
+    [InlineData("SELECT * FROM recall(f(]), 'x')")]
+    [InlineData("SELECT * FROM recall(f(1; 2), 'x')")]
+    public void MismatchedBracketsOrSemicolonInsideTheCall_AreMalformed(string sql) =>
+        Assert.Equal(CallSiteKind.NotRewritable, Assert.Single(Sql.Sites(sql), s => s.FunctionName == "recall").Kind);
+
+    [Fact]
     public void ConfiguredFunctionsAndSchema_ReplaceTheDefaults()
     {
         var rewriter = new SqlRewriter(new RewriteOptions

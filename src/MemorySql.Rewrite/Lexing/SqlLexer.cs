@@ -18,6 +18,9 @@ internal static class SqlLexer
     /// <summary>$n with more digits than this is refused (PostgreSQL allows at most 65535 bound values).</summary>
     private const int MaxParameterDigits = 9;
 
+    /// <summary>NAMEDATALEN: PostgreSQL raises "operator too long" at this length.</summary>
+    private const int MaxOperatorLength = 64;
+
     /// <summary>Characters that let a multi-character operator end in + or - (scan.l's {operator} rule).</summary>
     private static readonly SearchValues<char> KeepsTrailingSign = SearchValues.Create("~!@#^&|`?%");
 
@@ -351,8 +354,11 @@ internal static class SqlLexer
     /// </summary>
     private static int ScanOperator(ReadOnlySpan<char> sql, int start)
     {
+        // PostgreSQL rejects operators of NAMEDATALEN (64) characters or more, so looking further never changes
+        // how accepted SQL lexes, and it keeps runs like +-+-+-… (one token per character) linear.
         var j = start;
-        while (j < sql.Length && IsOperatorChar(sql[j])) j++;
+        var limit = Math.Min(sql.Length, start + MaxOperatorLength);
+        while (j < limit && IsOperatorChar(sql[j])) j++;
         var length = j - start;
         for (var k = start + 1; k < j - 1; k++)
         {
