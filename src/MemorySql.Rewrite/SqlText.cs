@@ -8,6 +8,8 @@ internal static class SqlText
 {
     public static int QuotedLength(string value)
     {
+        // Vectors and model names never need escaping: one vectorised look settles it.
+        if (value.AsSpan().IndexOfAny('\'', '\\') < 0) return value.Length + 2;
         var quotes = value.AsSpan().Count('\'');
         var backslashes = value.AsSpan().Count('\\');
         return value.Length + quotes + backslashes + 2 + (backslashes > 0 ? 1 : 0);
