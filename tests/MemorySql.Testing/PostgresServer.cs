@@ -58,7 +58,26 @@ public sealed class PostgresServer
         {
             _createLock.Release();
         }
+        // Database-level settings (the search_path that makes the short names work) are not copied from a template.
+        await using (var conn = new NpgsqlConnection(AdminConnectionString(name)))
+        {
+            await conn.OpenAsync();
+            await using var cmd = new NpgsqlCommand("SELECT memory.ensure_search_path()", conn);
+            await cmd.ExecuteNonQueryAsync();
+        }
         return name;
+    }
+
+    /// <summary>A connection string for any role of this cluster (TCP, password authentication).</summary>
+    public string ConnectionString(string user, string password, string database) =>
+        $"Host=127.0.0.1;Port={Port};Username={user};Password={password};Database={database}";
+
+    public async Task DropRoleAsync(string role)
+    {
+        await using var conn = new NpgsqlConnection(AdminConnectionString());
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand($"DROP ROLE IF EXISTS \"{role}\"", conn);
+        await cmd.ExecuteNonQueryAsync();
     }
 
     public async Task DropDatabaseAsync(string name)

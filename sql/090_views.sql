@@ -1,0 +1,83 @@
+-- Views. All are security_invoker, so row-level security of the caller applies to what they read.
+
+CREATE VIEW memory.memories_current WITH (security_invoker = true) AS
+SELECT m.id, m.workspace, m.entity, m.process, m.session_id, m.layer, m.type, m.kind, m.content, m.tags, m.metadata,
+       m.importance, memory.effective_importance(m) AS effective_importance, m.pinned, m.valid_from, m.valid_to,
+       m.created_at, m.updated_at, m.last_accessed_at, m.access_count, m.expires_at, m.source_id
+  FROM memory.memories m
+ WHERE m.status = 'active' AND (m.expires_at IS NULL OR m.expires_at > now());
+COMMENT ON VIEW memory.memories_current IS 'Active, unexpired memories with their effective importance (the decay hook).';
+
+-- A contradiction is a contradicts edge between two active memories with no resolution yet in its
+-- metadata (detection writes the edge; resolve_contradiction closes it).
+CREATE VIEW memory.contradictions WITH (security_invoker = true) AS
+SELECT a.source_id, a.target_id, s.content AS source_content, t.content AS target_content,
+       coalesce(s.entity, t.entity) AS entity, a.weight AS confidence, a.metadata, a.created_at AS detected_at, a.workspace
+  FROM memory.associations a
+  JOIN memory.memories s ON s.id = a.source_id AND s.status = 'active'
+  JOIN memory.memories t ON t.id = a.target_id AND t.status = 'active'
+ WHERE a.relation = 'contradicts' AND NOT (a.metadata ? 'resolution');
+COMMENT ON VIEW memory.contradictions IS 'Open conflicts: contradicts edges between two active memories without a resolution.';
+
+CREATE OR REPLACE PROCEDURE memory.resolve_contradiction(source uuid, target uuid, resolution text)
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF resolution IS NULL OR length(btrim(resolution)) = 0 THEN
+    PERFORM memory.invalid('resolution', 'must not be empty', 'Say what was decided, e.g. ''kept source'', ''both true in different contexts''.');
+  END IF;
+  UPDATE memory.associations a
+     SET metadata = a.metadata || jsonb_build_object('resolution', btrim(resolution), 'resolved_at', now(), 'resolved_by', session_user),
+         updated_at = now()
+   WHERE a.source_id = resolve_contradiction.source AND a.target_id = resolve_contradiction.target AND a.relation = 'contradicts';
+  IF NOT FOUND THEN
+    PERFORM memory.invalid('source', format('no contradicts edge %s -> %s', source, target), 'SELECT * FROM memory.contradictions lists the open ones.');
+  END IF;
+  PERFORM memory.audit('resolve_contradiction', source, NULL, NULL, NULL, jsonb_build_object('target', target, 'resolution', btrim(resolution)));
+END
+$$;
+COMMENT ON PROCEDURE memory.resolve_contradiction(uuid, uuid, text) IS 'Closes an open contradiction by recording its resolution on the contradicts edge.';
+
+CREATE VIEW memory.stats WITH (security_invoker = true) AS
+SELECT 'memories'::text AS section, 'status:' || m.status AS key, count(*) AS value FROM memory.memories m GROUP BY m.status
+UNION ALL
+SELECT 'memories', 'type:' || m.type, count(*) FROM memory.memories m WHERE m.status = 'active' GROUP BY m.type
+UNION ALL
+SELECT 'memories', 'layer:' || m.layer, count(*) FROM memory.memories m WHERE m.status = 'active' GROUP BY m.layer
+UNION ALL
+SELECT 'embeddings', x.name, (SELECT count(*) FROM memory.embeddings e WHERE e.model = x.name) FROM memory.models x
+UNION ALL
+SELECT 'embedding_queue', x.name || ':' || st.state,
+       (SELECT count(*) FROM memory.embedding_queue q WHERE q.model = x.name AND q.state = st.state)
+  FROM memory.models x CROSS JOIN (VALUES ('queued'), ('failed')) st(state)
+UNION ALL
+SELECT 'extraction_queue', st.state, (SELECT count(*) FROM memory.extraction_queue q WHERE q.state = st.state)
+  FROM (VALUES ('queued'), ('failed')) st(state)
+UNION ALL
+SELECT 'query_embeddings', st.state,
+       (SELECT count(*) FROM memory.query_embeddings q
+         WHERE CASE WHEN q.embedding IS NOT NULL THEN 'ready' WHEN q.last_error IS NULL THEN 'queued' ELSE 'failed' END = st.state)
+  FROM (VALUES ('queued'), ('failed'), ('ready')) st(state)
+UNION ALL
+SELECT 'resources', r.kind, count(*) FROM memory.resources r GROUP BY r.kind
+UNION ALL
+SELECT 'sessions', s.status, count(*) FROM memory.sessions s GROUP BY s.status
+UNION ALL
+SELECT 'associations', a.relation, count(*) FROM memory.associations a GROUP BY a.relation
+UNION ALL
+SELECT 'contradictions', 'open', count(*) FROM memory.contradictions;
+COMMENT ON VIEW memory.stats IS 'Counts of the caller''s workspace (the admin sees all): memories by status, type and layer; embeddings per model; embedding and extraction queue depths (queued, failed); query embeddings; resources; sessions; edges; open contradictions.';
+
+CREATE VIEW memory.embedding_status WITH (security_invoker = true) AS
+SELECT 'memory'::text AS source, q.memory_id, q.model, q.workspace, q.state, q.attempts, q.last_error, q.run_after,
+       q.enqueued_at, q.updated_at, left(m.content, 80) AS preview
+  FROM memory.embedding_queue q JOIN memory.memories m ON m.id = q.memory_id
+UNION ALL
+SELECT 'query', NULL, q.model, q.workspace, CASE WHEN q.last_error IS NULL THEN 'queued' ELSE 'failed' END, q.attempts,
+       q.last_error, NULL, q.created_at, q.last_used_at, left(q.query, 80)
+  FROM memory.query_embeddings q WHERE q.embedding IS NULL;
+COMMENT ON VIEW memory.embedding_status IS 'What still waits for an embedding: memories in the embed queue (queued or failed, with attempts and last_error) and recall query texts without a vector yet.';
+
+CREATE VIEW memory.extraction_status WITH (security_invoker = true) AS
+SELECT q.resource_id, q.workspace, r.kind, r.entity, q.state, q.attempts, q.last_error, q.run_after, q.enqueued_at, q.updated_at
+  FROM memory.extraction_queue q JOIN memory.resources r ON r.id = q.resource_id;
+COMMENT ON VIEW memory.extraction_status IS 'Ingested resources waiting for extraction (queued or failed, with attempts and last_error).';

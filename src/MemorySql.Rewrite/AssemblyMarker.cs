@@ -1,3 +1,0 @@
-namespace MemorySql.Rewrite;
-
-internal static class AssemblyMarker;

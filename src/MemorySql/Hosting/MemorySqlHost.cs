@@ -1,0 +1,41 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace MemorySql.Hosting;
+
+/// <summary>
+/// The long-running part of `up` and `serve`: one generic host with the proxy and the background workers.
+/// Ctrl-C and SIGTERM stop it gracefully (the console lifetime turns them into a shutdown).
+/// </summary>
+internal static class MemorySqlHost
+{
+    public static async Task RunAsync(IConfiguration configuration, HostTarget target, Action onReady, CancellationToken cancellationToken)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            DisableDefaults = true,
+            Configuration = new ConfigurationManager(),
+        });
+        builder.Configuration.AddConfiguration(configuration);
+        builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("Npgsql", LogLevel.Warning);
+        builder.Services.AddSingleton(target);
+        MemorySqlServices.Add(builder.Services, builder.Configuration, target);
+
+        using var host = builder.Build();
+        await host.StartAsync(cancellationToken);
+        onReady();
+        await host.WaitForShutdownAsync(cancellationToken);
+    }
+}

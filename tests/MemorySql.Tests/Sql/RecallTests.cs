@@ -1,0 +1,232 @@
+using MemorySql.Testing;
+
+namespace MemorySql.Tests.Sql;
+
+public sealed class RecallTests : IClassFixture<TestDatabase>
+{
+    private readonly TestDatabase _db;
+
+    public RecallTests(TestDatabase db) => _db = db;
+
+    private static string[] Signals(Dictionary<string, object?> row) => (string[])row["signals"]!;
+
+    [Fact]
+    public async Task Recall_WithoutQueryVector_RanksLexically_AndSignalsSaySo()
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_lex");
+        await ws.ExecuteAsync("CALL remember('Dana prefers window seats on long flights')");
+        await ws.ExecuteAsync("CALL remember('The quarterly report is due on Friday')");
+        var rows = await ws.DataSource.QueryAsync("SELECT * FROM recall('which seats does Dana prefer?', k => 5)");
+        var top = Assert.Single(rows);
+        Assert.Equal("Dana prefers window seats on long flights", top["content"]);
+        Assert.Contains("lexical", Signals(top));
+        Assert.DoesNotContain("vector", Signals(top));
+        Assert.Contains(Signals(top), s => s.StartsWith("fallback:", StringComparison.Ordinal));
+        Assert.Null(top["similarity"]);
+        Assert.True((float)top["bm25"]! > 0);
+    }
+
+    [Fact]
+    public async Task Recall_Score_IsTheDocumentedWeightedSumOfItsComponents()
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_formula");
+        await ws.ExecuteAsync("CALL remember('apples are red', importance => 0.9)");
+        await ws.ExecuteAsync("CALL remember('apples and pears and apples', importance => 0.2)");
+        var rows = await ws.DataSource.QueryAsync("SELECT * FROM recall('apples', k => 5)");
+        Assert.Equal(2, rows.Count);
+        foreach (var r in rows)
+        {
+            // Lexical only: weights lexical 0.25, importance 0.1, recency 0.05, renormalised over the signals used.
+            var expected = (0.25 * (float)r["lexical"]! + 0.1 * (float)r["importance"]! + 0.05 * (float)r["recency"]!) / 0.4;
+            Assert.Equal(expected, (float)r["score"]!, 4);
+            Assert.InRange((float)r["recency"]!, 0.99f, 1f);
+        }
+        Assert.Equal(1f, rows.Max(r => (float)r["lexical"]!));
+        Assert.True((float)rows[0]["score"]! >= (float)rows[1]["score"]!);
+    }
+
+    [Fact]
+    public async Task Recall_Filters_TypesKindsTagsEntitySessionLayers_ReturnOnlyMatches()
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_filters");
+        await using var conn = await ws.OpenAsync();
+        var session = await conn.ScalarAsync<Guid>("SELECT session_start()");
+        await conn.ExecAsync("RESET memory.session");
+        await conn.ExecAsync("CALL remember('note alpha one', type => 'episodic', kind => 'event', tags => '{a,b}', entity => 'ann')");
+        await conn.ExecAsync("CALL remember('note alpha two', type => 'semantic', kind => 'fact', tags => '{a}', entity => 'bob', session => $1)", session);
+        await conn.ExecAsync("CALL remember('note alpha three', type => 'procedural', kind => 'skill', tags => '{c}', layer => 'category')");
+
+        async Task<string[]> Contents(string filter) =>
+            (await conn.QueryAsync($"SELECT content FROM recall('note alpha', k => 10{filter}) ORDER BY content"))
+            .Select(r => (string)r["content"]!).ToArray();
+
+        Assert.Equal(3, (await Contents("")).Length);
+        Assert.Equal(new[] { "note alpha one" }, await Contents(", types => '{episodic}'"));
+        Assert.Equal(new[] { "note alpha three", "note alpha two" }, await Contents(", kinds => '{fact,skill}'"));
+        Assert.Equal(new[] { "note alpha one" }, await Contents(", tags => '{a,b}'"));
+        Assert.Equal(new[] { "note alpha one", "note alpha two" }, await Contents(", tags => '{a}'"));
+        Assert.Equal(new[] { "note alpha one", "note alpha three" }, await Contents(", tags_any => '{b,c}'"));
+        Assert.Equal(new[] { "note alpha two" }, await Contents(", entity => 'bob'"));
+        Assert.Equal(new[] { "note alpha two" }, await Contents($", session => '{session}'"));
+        Assert.Equal(new[] { "note alpha three" }, await Contents(", layers => '{category}'"));
+        await conn.ExecAsync("SET memory.entity = 'ann'");
+        Assert.Equal(new[] { "note alpha one" }, await Contents(""));
+        Assert.Equal(3, (await Contents(", entity => '*'")).Length);
+    }
+
+    [Fact]
+    public async Task Recall_SinceUntil_FilterOnCreationTime()
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_time");
+        var old = await ws.ScalarAsync<Guid>("CALL remember('timeline entry old')");
+        await _db.ExecuteAsync("UPDATE memory.memories SET created_at = now() - interval '10 days' WHERE id = $1", old);
+        await ws.ExecuteAsync("CALL remember('timeline entry new')");
+        var recent = await ws.DataSource.QueryAsync("SELECT content FROM recall('timeline entry', since => now() - interval '1 day')");
+        Assert.Equal("timeline entry new", Assert.Single(recent)["content"]);
+        var older = await ws.DataSource.QueryAsync("SELECT content FROM recall('timeline entry', until => now() - interval '1 day')");
+        Assert.Equal("timeline entry old", Assert.Single(older)["content"]);
+    }
+
+    [Fact]
+    public async Task Recall_AsOf_ReturnsWhatWasBelievedThen()
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_asof");
+        var v1 = await ws.ScalarAsync<Guid>("CALL remember('Dana lives in Lisbon', entity => 'dana')");
+        await _db.ExecuteAsync("UPDATE memory.memories SET created_at = now() - interval '2 days', valid_from = now() - interval '2 days' WHERE id = $1", v1);
+        var v2 = await ws.ScalarAsync<Guid>("CALL revise($1, 'Dana lives in Porto')", v1);
+        var now = await ws.DataSource.QueryAsync("SELECT id FROM recall('where does Dana live', entity => 'dana')");
+        Assert.Equal(v2, Assert.Single(now)["id"]);
+        var then = await ws.DataSource.QueryAsync("SELECT id, status FROM recall('where does Dana live', entity => 'dana', as_of => now() - interval '1 day')");
+        var row = Assert.Single(then);
+        Assert.Equal(v1, row["id"]);
+        Assert.Equal("superseded", row["status"]);
+        Assert.Empty(await ws.DataSource.QueryAsync("SELECT id FROM recall('Dana', as_of => now() - interval '3 days')"));
+    }
+
+    [Fact]
+    public async Task Recall_ArchivedMemories_OnlyWithIncludeArchived()
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_archived");
+        var id = await ws.ScalarAsync<Guid>("CALL remember('an archived thought about kites')");
+        await _db.ExecuteAsync("UPDATE memory.memories SET status = 'archived' WHERE id = $1", id);
+        Assert.Empty(await ws.DataSource.QueryAsync("SELECT id FROM recall('kites')"));
+        Assert.Single(await ws.DataSource.QueryAsync("SELECT id FROM recall('kites', include_archived => true)"));
+    }
+
+    [Fact]
+    public async Task Recall_MinScore_DropsWeakerRows()
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_minscore");
+        await ws.ExecuteAsync("CALL remember('garden hose garden hose garden', importance => 1)");
+        await ws.ExecuteAsync("CALL remember('a hose', importance => 0)");
+        var all = await ws.DataSource.QueryAsync("SELECT score FROM recall('garden hose')");
+        Assert.Equal(2, all.Count);
+        var cut = ((float)all[0]["score"]! + (float)all[1]["score"]!) / 2;
+        Assert.Single(await ws.DataSource.QueryAsync("SELECT score FROM recall('garden hose', min_score => $1)", cut));
+    }
+
+    [Fact]
+    public async Task Recall_WithEmbedding_RanksByVectorSimilarity()
+    {
+        await _db.ExecuteAsync("SELECT memory.register_model('rc-v3', 3)");
+        var ws = await _db.CreateWorkspaceAsync("rc_vector");
+        var east = await ws.ScalarAsync<Guid>("CALL remember('sunrise', _embedding => '[1,0,0]'::vector, _model => 'rc-v3')");
+        await ws.ExecuteAsync("CALL remember('sunset', _embedding => '[0,1,0]'::vector, _model => 'rc-v3')");
+        await ws.ExecuteAsync("CALL remember('midnight', _embedding => '[0,0,1]'::vector, _model => 'rc-v3')");
+        var rows = await ws.DataSource.QueryAsync("SELECT * FROM recall('morning light', k => 3, _embedding => '[0.9,0.1,0]'::vector, _model => 'rc-v3')");
+        Assert.Equal(3, rows.Count);
+        Assert.Equal(east, rows[0]["id"]);
+        Assert.InRange((float)rows[0]["similarity"]!, 0.99f, 1f);
+        Assert.Contains("vector", Signals(rows[0]));
+        Assert.Contains("model:rc-v3", Signals(rows[0]));
+        Assert.Equal(0f, (float)rows[0]["bm25"]!);
+    }
+
+    [Fact]
+    public async Task Recall_EmbeddingOfWrongDimensionOrUnknownModel_Fails22023()
+    {
+        await _db.ExecuteAsync("SELECT memory.register_model('rc-dim3', 3)");
+        var ws = await _db.CreateWorkspaceAsync("rc_baddim");
+        var dim = await ws.DataSource.FailsAsync("SELECT * FROM recall('x', _embedding => '[1,0]'::vector, _model => 'rc-dim3')");
+        Assert.Equal("22023", dim.SqlState);
+        var unknown = await ws.DataSource.FailsAsync("SELECT * FROM recall('x', _embedding => '[1,0,0]'::vector, _model => 'nope')");
+        Assert.Equal("22023", unknown.SqlState);
+        Assert.Contains("rc-dim3", unknown.Hint);
+    }
+
+    [Theory]
+    [InlineData("SELECT * FROM recall('x', k => 0)", "k")]
+    [InlineData("SELECT * FROM recall('x', k => -3)", "k")]
+    [InlineData("SELECT * FROM recall('')", "query")]
+    [InlineData("SELECT * FROM recall(NULL)", "query")]
+    [InlineData("SELECT * FROM recall('x', types => '{semantic,dreams}')", "types")]
+    [InlineData("SELECT * FROM recall('x', layers => '{top}')", "layers")]
+    [InlineData("SELECT * FROM recall('x', since => now(), until => now() - interval '1 day')", "since")]
+    public async Task Recall_BadInput_Fails22023(string sql, string argument)
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_bad_" + Math.Abs(sql.GetHashCode() % 100000));
+        var e = await ws.DataSource.FailsAsync(sql);
+        Assert.Equal("22023", e.SqlState);
+        Assert.Contains(argument, e.MessageText);
+    }
+
+    [Fact]
+    public async Task Recall_TouchesAccessStatistics_ButNotInReadOnlyTransactions()
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_touch");
+        var id = await ws.ScalarAsync<Guid>("CALL remember('touch me softly')");
+        await using var conn = await ws.OpenAsync();
+        await using (var tx = await conn.BeginTransactionAsync())
+        {
+            await conn.ExecAsync("SET TRANSACTION READ ONLY");
+            Assert.Single(await conn.QueryAsync("SELECT id FROM recall('touch')"));
+            await tx.CommitAsync();
+        }
+        Assert.Equal(0, await conn.ScalarAsync<int>("SELECT access_count FROM memory.memories WHERE id = $1", id));
+        Assert.Equal(0L, await conn.ScalarAsync<long>("SELECT count(*) FROM memory.query_embeddings"));
+        Assert.Single(await conn.QueryAsync("SELECT id FROM recall('touch')"));
+        Assert.Equal(1, await conn.ScalarAsync<int>("SELECT access_count FROM memory.memories WHERE id = $1", id));
+        Assert.NotNull(await conn.ScalarAsync<DateTime?>("SELECT last_accessed_at FROM memory.memories WHERE id = $1", id));
+    }
+
+    [Fact]
+    public async Task Recall_WithoutVector_QueuesQueryText_ThenUsesTheWorkersEmbedding()
+    {
+        await _db.ExecuteAsync("SELECT memory.register_model('rc-cache', 3, true)");
+        var ws = await _db.CreateWorkspaceAsync("rc_cache");
+        await ws.ExecuteAsync("CALL remember('red planet', _embedding => '[1,0,0]'::vector, _model => 'rc-cache')");
+        await ws.ExecuteAsync("CALL remember('blue ocean', _embedding => '[0,1,0]'::vector, _model => 'rc-cache')");
+        var first = await ws.DataSource.QueryAsync("SELECT * FROM recall('mars', _model => 'rc-cache')");
+        Assert.Empty(first); // no lexical match and no vector yet
+        Assert.Equal("mars", await ws.ScalarAsync<string>("SELECT query FROM memory.query_embeddings WHERE embedding IS NULL AND model = 'rc-cache'"));
+        // What the embed worker does: fill in the vector.
+        await _db.ExecuteAsync("UPDATE memory.query_embeddings SET embedding = '[0.95,0.05,0]' WHERE query = 'mars' AND model = 'rc-cache'");
+        var second = await ws.DataSource.QueryAsync("SELECT * FROM recall('mars', _model => 'rc-cache')");
+        Assert.Equal("red planet", second[0]["content"]);
+        Assert.Contains("vector", Signals(second[0]));
+    }
+
+    [Fact]
+    public async Task Recall_ModelStillBackfilling_FallsBackToLexical_AndSaysSo()
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_backfill");
+        await ws.ExecuteAsync("SELECT count(*) FROM generate_series(1, 40) g, memory.store('backfill item number ' || g) s");
+        await _db.ExecuteAsync("SELECT memory.register_model('rc-new', 3)");
+        var rows = await ws.DataSource.QueryAsync("SELECT * FROM recall('backfill item', k => 5, _embedding => '[1,0,0]'::vector, _model => 'rc-new')");
+        Assert.Equal(5, rows.Count);
+        Assert.DoesNotContain("vector", Signals(rows[0]));
+        Assert.Contains(Signals(rows[0]), s => s.Contains("still embedding", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Recall_LexicalWithSelectiveFilter_StillReturnsK()
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_lexk");
+        await ws.ExecuteAsync(
+            "SELECT count(*) FROM generate_series(1, 600) g, " +
+            "memory.store('shared keyword entry ' || g, tags => CASE WHEN g % 100 = 0 THEN '{rare}'::text[] ELSE '{}' END) s");
+        var rows = await ws.DataSource.QueryAsync("SELECT * FROM recall('shared keyword', k => 5, tags => '{rare}')");
+        Assert.Equal(5, rows.Count);
+        Assert.All(rows, r => Assert.Contains("rare", (string[])r["tags"]!));
+    }
+}
