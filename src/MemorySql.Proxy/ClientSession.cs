@@ -4,6 +4,7 @@ using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using MemorySql.Protocol;
+using MemorySql.Proxy.Rewriting;
 using Microsoft.Extensions.Logging;
 
 namespace MemorySql.Proxy;
@@ -40,6 +41,7 @@ internal sealed class ClientSession
     private volatile PgError? _abortReason;
     private Task? _relays;
     private bool _clientIsTls;
+    private RewriteSession? _rewrite;
 
     public ClientSession(ProxyRuntime runtime, Socket socket)
     {
@@ -320,8 +322,9 @@ internal sealed class ClientSession
     {
         _clock.Touch();
         IsRelaying = true;
-        var frontendInspector = new FrontendInspector(_runtime.Options.Limits.MaxMessageSize);
-        var backendInspector = new BackendInspector(_upstreamProcessId, _processId);
+        _rewrite = _runtime.Plans is null ? null : new RewriteSession(_runtime.Plans, _runtime.Embeddings!, _logger, Id);
+        var frontendInspector = new FrontendInspector(_runtime.Options.Limits.MaxMessageSize, _rewrite);
+        var backendInspector = new BackendInspector(_upstreamProcessId, _processId, _rewrite);
         var frontend = new Relay(_clientReader!, _upstreamSink!, frontendInspector, _clock);
         var backend = new Relay(_upstreamReader!, _clientSink!, backendInspector, _clock);
 
@@ -464,6 +467,7 @@ internal sealed class ClientSession
     public async Task ForwardCancelAsync(CancellationToken cancellationToken)
     {
         if (!_open || _upstreamSecret is null) return;
+        _rewrite?.CancelEmbedding(); // a statement still being embedded never reached the server: stop it here
         using var connection = await _runtime.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
         if (!_open) return; // the session ended while connecting: its backend may belong to someone else by now
         var request = new MessageBuilder(16).CancelRequest(_upstreamProcessId, _upstreamSecret).WrittenMemory;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using MemorySql.Protocol;
+using MemorySql.Proxy.Rewriting;
 
 namespace MemorySql.Proxy;
 
@@ -10,8 +11,13 @@ namespace MemorySql.Proxy;
 internal sealed class FrontendInspector : IRelayInspector
 {
     private readonly int _maxMessageSize;
+    private readonly RewriteSession? _rewrite;
 
-    public FrontendInspector(int maxMessageSize) => _maxMessageSize = maxMessageSize;
+    public FrontendInspector(int maxMessageSize, RewriteSession? rewrite = null)
+    {
+        _maxMessageSize = maxMessageSize;
+        _rewrite = rewrite;
+    }
 
     public MessageAction OnHeader(in MessageHeader header)
     {
@@ -22,13 +28,47 @@ internal sealed class FrontendInspector : IRelayInspector
         if (header.PayloadLength > _maxMessageSize)
             throw new PgProtocolException(
                 $"message of type '{(char)header.Type}' is {header.PayloadLength} bytes, more than the limit of {_maxMessageSize} bytes (Proxy:Limits:MaxMessageSize)");
-        return header.Type == FrontendCode.Terminate ? MessageAction.ForwardAndStop : MessageAction.Forward;
+        if (header.Type == FrontendCode.Terminate) return MessageAction.ForwardAndStop;
+        if (_rewrite is null) return MessageAction.Forward;
+        return header.Type switch
+        {
+            FrontendCode.Query or FrontendCode.Parse or FrontendCode.Sync or FrontendCode.Describe or FrontendCode.Close => MessageAction.ForwardWhole,
+            FrontendCode.Bind when _rewrite.HasRewrittenStatements => MessageAction.ForwardWhole,
+            _ => MessageAction.Forward,
+        };
     }
 
-    public void Inspect(in MessageHeader header, in ReadOnlySequence<byte> message) { }
+    public bool Inspect(in MessageHeader header, in ReadOnlySequence<byte> message)
+    {
+        if (_rewrite is null) return false;
+        var span = message.IsSingleSegment ? message.FirstSpan : message.ToArray();
+        switch (header.Type)
+        {
+            case FrontendCode.Query:
+            case FrontendCode.Parse:
+                if (_rewrite.MightRewrite(header.Type, span)) return true;
+                _rewrite.OnForwarded(header.Type, span);
+                return false;
+            case FrontendCode.Bind:
+                return _rewrite.IsRewrittenBind(span);
+            default:
+                _rewrite.OnForwarded(header.Type, span);
+                return false;
+        }
+    }
 
-    public ValueTask InterceptAsync(MessageHeader header, ReadOnlySequence<byte> message, MessageSink destination) =>
-        throw new NotSupportedException("the frontend relay intercepts nothing yet");
+    public async ValueTask InterceptAsync(MessageHeader header, ReadOnlySequence<byte> message, MessageSink destination)
+    {
+        var bytes = message.ToArray(); // the rewrite path only: the message is about to be replaced
+        var replacement = header.Type switch
+        {
+            FrontendCode.Query => await _rewrite!.RewriteQueryAsync(bytes).ConfigureAwait(false),
+            FrontendCode.Parse => await _rewrite!.RewriteParseAsync(bytes).ConfigureAwait(false),
+            FrontendCode.Bind => await _rewrite!.RewriteBindAsync(bytes).ConfigureAwait(false),
+            _ => bytes,
+        };
+        await destination.WriteAsync(new ReadOnlySequence<byte>(replacement), endsAtBoundary: true).ConfigureAwait(false);
+    }
 }
 
 /// <summary>
@@ -39,14 +79,18 @@ internal sealed class BackendInspector : IRelayInspector
 {
     private readonly int _upstreamProcessId;
     private readonly int _clientProcessId;
+    private readonly RewriteSession? _rewrite;
     private byte _lastType;
+    private int _hide;
 
     /// <param name="upstreamProcessId">The upstream backend's pid (0 when unknown).</param>
     /// <param name="clientProcessId">The pid the client was given in BackendKeyData.</param>
-    public BackendInspector(int upstreamProcessId = 0, int clientProcessId = 0)
+    /// <param name="rewrite">The session's memory-call rewrite, when embeddings are configured.</param>
+    public BackendInspector(int upstreamProcessId = 0, int clientProcessId = 0, RewriteSession? rewrite = null)
     {
         _upstreamProcessId = upstreamProcessId;
         _clientProcessId = clientProcessId;
+        _rewrite = rewrite;
     }
 
     /// <summary>The status of the last ReadyForQuery.</summary>
@@ -68,30 +112,65 @@ internal sealed class BackendInspector : IRelayInspector
             // A notification names the sending backend; the session's own upstream pid is shown to the client as
             // the pid it got in BackendKeyData, so "was this my own NOTIFY?" checks keep working.
             BackendCode.NotificationResponse when _upstreamProcessId != 0 && header.PayloadLength >= 4 => MessageAction.Intercept,
+            BackendCode.ParseComplete or BackendCode.CloseComplete when _rewrite is { HasPendingDrops: true } => MessageAction.ForwardWhole,
+            BackendCode.ParameterDescription when _rewrite is { HasPendingDescribes: true } => MessageAction.ForwardWhole,
             _ => MessageAction.Forward,
         };
     }
 
-    public void Inspect(in MessageHeader header, in ReadOnlySequence<byte> message)
+    public bool Inspect(in MessageHeader header, in ReadOnlySequence<byte> message)
     {
-        if (header.Type == BackendCode.ReadyForQuery)
+        switch (header.Type)
         {
-            if (header.PayloadLength != 1)
-                throw new PgProtocolException($"the upstream server sent a ReadyForQuery message of {header.PayloadLength} bytes");
-            var status = (TransactionStatus)message.Slice(MessageHeader.Size, 1).FirstSpan[0];
-            if (status is not (TransactionStatus.Idle or TransactionStatus.InTransaction or TransactionStatus.Failed))
-                throw new PgProtocolException($"the upstream server sent ReadyForQuery with an unknown status {(byte)status}");
-            TransactionStatus = status;
+            case BackendCode.ReadyForQuery:
+            {
+                if (header.PayloadLength != 1)
+                    throw new PgProtocolException($"the upstream server sent a ReadyForQuery message of {header.PayloadLength} bytes");
+                var status = (TransactionStatus)message.Slice(MessageHeader.Size, 1).FirstSpan[0];
+                if (status is not (TransactionStatus.Idle or TransactionStatus.InTransaction or TransactionStatus.Failed))
+                    throw new PgProtocolException($"the upstream server sent ReadyForQuery with an unknown status {(byte)status}");
+                TransactionStatus = status;
+                _rewrite?.OnReadyForQuery();
+                return false;
+            }
+            case BackendCode.ParseComplete:
+            case BackendCode.CloseComplete:
+                _hide = 0;
+                return _rewrite!.ShouldDrop(header.Type);
+            case BackendCode.ParameterDescription:
+                _hide = _rewrite!.ParametersToHide();
+                return _hide > 0;
+            default:
+                return false;
         }
     }
 
     public ValueTask InterceptAsync(MessageHeader header, ReadOnlySequence<byte> message, MessageSink destination)
     {
-        // Notifications are rare: a copy is fine here.
-        var bytes = message.ToArray();
-        var pid = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(MessageHeader.Size));
-        if (pid == _upstreamProcessId)
-            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(MessageHeader.Size), _clientProcessId);
-        return destination.WriteAsync(new ReadOnlySequence<byte>(bytes), endsAtBoundary: true);
+        switch (header.Type)
+        {
+            case BackendCode.ParseComplete:
+            case BackendCode.CloseComplete:
+                return ValueTask.CompletedTask; // the answer to a message the proxy added
+            case BackendCode.ParameterDescription:
+            {
+                // int16 count, then one int32 type per parameter: drop the injected ones at the end.
+                var bytes = message.ToArray();
+                var count = System.Buffers.Binary.BinaryPrimitives.ReadInt16BigEndian(bytes.AsSpan(MessageHeader.Size));
+                var visible = Math.Max(count - _hide, 0);
+                var b = new MessageBuilder(MessageHeader.Size + 2 + 4 * visible).StartMessage(BackendCode.ParameterDescription).WriteInt16((short)visible);
+                b.WriteBytes(bytes.AsSpan(MessageHeader.Size + 2, 4 * visible));
+                return destination.WriteAsync(new ReadOnlySequence<byte>(b.EndMessage().ToArray()), endsAtBoundary: true);
+            }
+            default:
+            {
+                // Notifications are rare: a copy is fine here.
+                var bytes = message.ToArray();
+                var pid = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(MessageHeader.Size));
+                if (pid == _upstreamProcessId)
+                    System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(MessageHeader.Size), _clientProcessId);
+                return destination.WriteAsync(new ReadOnlySequence<byte>(bytes), endsAtBoundary: true);
+            }
+        }
     }
 }

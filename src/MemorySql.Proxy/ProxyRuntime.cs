@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net.Security;
 using MemorySql.Embeddings;
 using MemorySql.Protocol;
+using MemorySql.Proxy.Rewriting;
 using Microsoft.Extensions.Logging;
 
 namespace MemorySql.Proxy;
@@ -19,6 +20,7 @@ internal sealed class ProxyRuntime
         ClientTls = clientTls;
         Connector = new UpstreamConnector(options.Upstream);
         SessionLogger = loggers.CreateLogger("MemorySql.Proxy.Session");
+        Plans = embeddings is null ? null : new PlanCache(MemorySql.Rewrite.SqlRewriter.Default);
     }
 
     public ProxyOptions Options { get; }
@@ -28,6 +30,9 @@ internal sealed class ProxyRuntime
     public CancelRegistry Cancels { get; } = new();
     public ConcurrentDictionary<long, ClientSession> Sessions { get; } = new();
     public ILogger SessionLogger { get; }
+
+    /// <summary>Rewrite plans per statement text; null when no embedding provider is configured (memory calls pass unchanged).</summary>
+    public PlanCache? Plans { get; }
 
     /// <summary>Forwards a client's CancelRequest to the one session its key belongs to; silently ignores others.</summary>
     public async Task ForwardCancelAsync(StartupPacket cancel, CancellationToken cancellationToken)

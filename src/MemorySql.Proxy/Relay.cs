@@ -36,8 +36,8 @@ internal interface IRelayInspector
     /// <summary>Validates a header (throws <see cref="PgProtocolException"/>) and says what to do with the message.</summary>
     MessageAction OnHeader(in MessageHeader header);
 
-    /// <summary>Looks at a whole message that is then forwarded unchanged.</summary>
-    void Inspect(in MessageHeader header, in ReadOnlySequence<byte> message);
+    /// <summary>Looks at a whole message; returns true to take it over (<see cref="InterceptAsync"/>) instead of forwarding it.</summary>
+    bool Inspect(in MessageHeader header, in ReadOnlySequence<byte> message);
 
     /// <summary>Sends whatever replaces a whole message (which is not forwarded itself).</summary>
     ValueTask InterceptAsync(MessageHeader header, ReadOnlySequence<byte> message, MessageSink destination);
@@ -158,7 +158,8 @@ internal sealed class Relay
                     return new ScanResult(reader.Position, reader.Consumed, ScanOutcome.Intercept, header);
                 try
                 {
-                    _inspector.Inspect(header, buffer.Slice(reader.Position, header.TotalLength));
+                    if (_inspector.Inspect(header, buffer.Slice(reader.Position, header.TotalLength)))
+                        return new ScanResult(reader.Position, reader.Consumed, ScanOutcome.Intercept, header);
                 }
                 catch (PgProtocolException e)
                 {

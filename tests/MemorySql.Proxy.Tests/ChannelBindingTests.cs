@@ -82,7 +82,7 @@ public sealed class ChannelBindingTests : IAsyncLifetime
     public async Task Psql_InTheWorkingSettings_SendsFlagN(string settings)
     {
         var psql = (await MemorySql.Testing.PostgresServer.GetAsync()).Binaries.Psql;
-        var result = await Cli.RunAsync(psql, ["-X", "-c", "SELECT 1", $"host=127.0.0.1 port={_proxy.Port} user=u dbname=d {settings}"],
+        var result = await ClientProgram.RunAsync(psql, ["-X", "-c", "SELECT 1", $"host=127.0.0.1 port={_proxy.Port} user=u dbname=d {settings}"],
             new Dictionary<string, string> { ["PGPASSWORD"] = "p" });
         Assert.Contains("fake server", result.StdErr, StringComparison.Ordinal);
         Assert.StartsWith("n,,", await _clientFirst.Task.WaitAsync(TimeSpan.FromSeconds(10)));
@@ -92,7 +92,7 @@ public sealed class ChannelBindingTests : IAsyncLifetime
     public async Task Psql_OverTls_WithDefaultChannelBinding_GetsTheExplanation()
     {
         var psql = (await MemorySql.Testing.PostgresServer.GetAsync()).Binaries.Psql;
-        var result = await Cli.RunAsync(psql, ["-X", "-c", "SELECT 1", $"host=127.0.0.1 port={_proxy.Port} user=u dbname=d sslmode=require"],
+        var result = await ClientProgram.RunAsync(psql, ["-X", "-c", "SELECT 1", $"host=127.0.0.1 port={_proxy.Port} user=u dbname=d sslmode=require"],
             new Dictionary<string, string> { ["PGPASSWORD"] = "p" });
         Assert.NotEqual(0, result.ExitCode);
         Assert.Contains("cannot pass through MemorySql", result.StdErr, StringComparison.Ordinal);

@@ -19,13 +19,13 @@ public sealed class CliClientTests : IClassFixture<ProxyFixture>
         ["PGSSLMODE"] = "prefer",
     };
 
-    private Task<Cli.Result> PsqlAsync(string script, params string[] extra) =>
-        Cli.RunAsync(_db.Server.Binaries.Psql, ["-X", "-At", "-v", "ON_ERROR_STOP=1", .. extra, "-f", "-"], Env, stdin: script);
+    private Task<ClientProgram.Result> PsqlAsync(string script, params string[] extra) =>
+        ClientProgram.RunAsync(_db.Server.Binaries.Psql, ["-X", "-At", "-v", "ON_ERROR_STOP=1", .. extra, "-f", "-"], Env, stdin: script);
 
     [Fact]
     public async Task Psql_MultiStatementCommand_ReturnsEveryResult()
     {
-        var result = await Cli.RunAsync(_db.Server.Binaries.Psql, ["-X", "-At", "-c", "SELECT 'one'; SELECT 'two'; SELECT 'three'"], Env);
+        var result = await ClientProgram.RunAsync(_db.Server.Binaries.Psql, ["-X", "-At", "-c", "SELECT 'one'; SELECT 'two'; SELECT 'three'"], Env);
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal(["one", "two", "three"], result.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
@@ -76,11 +76,11 @@ public sealed class CliClientTests : IClassFixture<ProxyFixture>
     {
         var pgbench = Path.Combine(_db.Server.Binaries.BinDir, "pgbench");
         if (!File.Exists(pgbench)) pgbench = "pgbench";
-        var init = await Cli.RunAsync(pgbench, ["-i", "-s", "1", "-q"], Env, timeout: TimeSpan.FromMinutes(3));
+        var init = await ClientProgram.RunAsync(pgbench, ["-i", "-s", "1", "-q"], Env, timeout: TimeSpan.FromMinutes(3));
         Assert.True(init.ExitCode == 0, init.ToString());
         foreach (var mode in new[] { "simple", "extended", "prepared" })
         {
-            var run = await Cli.RunAsync(pgbench, ["-S", "-M", mode, "-c", "4", "-j", "2", "-T", "2", "-n"], Env, timeout: TimeSpan.FromMinutes(2));
+            var run = await ClientProgram.RunAsync(pgbench, ["-S", "-M", mode, "-c", "4", "-j", "2", "-T", "2", "-n"], Env, timeout: TimeSpan.FromMinutes(2));
             Assert.True(run.ExitCode == 0, mode + ": " + run);
             Assert.Contains("number of failed transactions: 0", run.StdOut, StringComparison.Ordinal);
             Assert.Matches(@"number of transactions actually processed: [1-9]\d*", run.StdOut);

@@ -26,7 +26,7 @@ public sealed class TlsTests : IClassFixture<TlsProxyFixture>, IAsyncLifetime
     [Fact]
     public async Task Psql_SslModeRequire_RunsQueries_WithScramOverTls()
     {
-        var result = await Cli.RunAsync(_db.Server.Binaries.Psql,
+        var result = await ClientProgram.RunAsync(_db.Server.Binaries.Psql,
             ["-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", "SELECT 'tls ok'", "-c", "\\conninfo",
              $"host=127.0.0.1 port={_db.ProxyPort} user={_db.Server.AdminUser} dbname={_db.Name} sslmode=require"],
             new Dictionary<string, string> { ["PGPASSWORD"] = _db.Server.AdminPassword });
@@ -38,7 +38,7 @@ public sealed class TlsTests : IClassFixture<TlsProxyFixture>, IAsyncLifetime
     [Fact]
     public async Task Psql_ChannelBindingRequire_FailsCleanly()
     {
-        var result = await Cli.RunAsync(_db.Server.Binaries.Psql,
+        var result = await ClientProgram.RunAsync(_db.Server.Binaries.Psql,
             ["-X", "-At", "-c", "SELECT 1", $"host=127.0.0.1 port={_db.ProxyPort} user={_db.Server.AdminUser} dbname={_db.Name} sslmode=require channel_binding=require"],
             new Dictionary<string, string> { ["PGPASSWORD"] = _db.Server.AdminPassword });
         Assert.NotEqual(0, result.ExitCode);

@@ -93,7 +93,7 @@ public sealed class TlsUpstreamPostgresTests : IClassFixture<TlsPostgresFixture>
     [InlineData("sslmode=require channel_binding=disable")]
     public async Task Psql_InTheWorkingSettings_LogsInWithScram(string settings)
     {
-        var result = await Cli.RunAsync(_pg.Psql, ["-X", "-At", "-c", "SELECT 'scram over tls ok'",
+        var result = await ClientProgram.RunAsync(_pg.Psql, ["-X", "-At", "-c", "SELECT 'scram over tls ok'",
             $"host=127.0.0.1 port={_pg.Proxy.LocalEndPoint.Port} user={_pg.Cluster.Options.AdminUser} dbname=postgres {settings}"],
             new Dictionary<string, string> { ["PGPASSWORD"] = _pg.Cluster.Options.AdminPassword });
         Assert.True(result.ExitCode == 0, result.ToString());

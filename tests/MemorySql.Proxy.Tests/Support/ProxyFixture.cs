@@ -14,6 +14,9 @@ public class ProxyFixture : TestDatabase
     /// <summary>Options of the proxy under test; derived fixtures change them before start.</summary>
     protected virtual void Configure(ProxyOptions options) { }
 
+    /// <summary>The embedding provider of the proxy under test (none: memory calls pass unchanged).</summary>
+    protected virtual MemorySql.Embeddings.IEmbeddingProvider? CreateEmbeddings() => null;
+
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();
@@ -23,7 +26,7 @@ public class ProxyFixture : TestDatabase
             Upstream = { Host = "127.0.0.1", Port = Server.Port, TlsMode = UpstreamTlsMode.Disable },
         };
         Configure(options);
-        Proxy = new ProxyServer(options, null, NullLoggerFactory.Instance);
+        Proxy = new ProxyServer(options, CreateEmbeddings(), NullLoggerFactory.Instance);
         await Proxy.StartAsync(CancellationToken.None);
     }
 

@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace MemorySql.Proxy.Tests.Support;
 
 /// <summary>Runs a real client program (psql, pgbench) and captures what it printed.</summary>
-public static class Cli
+public static class ClientProgram
 {
     public sealed record Result(int ExitCode, string StdOut, string StdErr)
     {
