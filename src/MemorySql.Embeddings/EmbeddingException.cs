@@ -3,8 +3,12 @@ namespace MemorySql.Embeddings;
 /// <summary>An embedding provider could not produce vectors. The message names the provider and the cause.</summary>
 public sealed class EmbeddingException : Exception
 {
-    /// <summary>SQLSTATE the proxy reports to clients for a failing provider (class 58: system error).</summary>
-    public const string SqlState = "58000";
+    /// <summary>
+    /// SQLSTATE the proxy reports to clients for a failing provider: 38000 external_routine_exception.
+    /// Not class 58 (as DESIGN first proposed): Npgsql closes its connection after any class-58 error,
+    /// and a provider outage must leave the client's connection usable.
+    /// </summary>
+    public const string SqlState = "38000";
 
     public EmbeddingException() { }
     public EmbeddingException(string message) : base(message) { }

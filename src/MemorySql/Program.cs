@@ -7,6 +7,8 @@ internal static class Program
 {
     public static async Task<int> Main(string[] args)
     {
+        // Before any socket exists: relayed messages continue on the socket thread instead of a pool hop.
+        Proxy.ProxyServer.EnableInlineSocketCompletions();
         var root = new RootCommand("MemorySql: long-term memory for AI agents, as SQL, through a PostgreSQL wire-compatible proxy.")
         {
             UpCommand.Create(),

@@ -7,7 +7,7 @@ namespace MemorySql.Proxy.Tests;
 /// <summary>
 /// Memory calls get their embedding from the proxy (DESIGN §4): literal texts inlined in both protocols,
 /// parameter texts as an injected $k::vector filled at every Bind, hidden from ParameterDescription; a failing
-/// provider gives 58000 with the transaction state PostgreSQL itself sets, a cancel during embedding 57014.
+/// provider gives 38000 with the transaction state PostgreSQL itself sets, a cancel during embedding 57014.
 /// </summary>
 [Collection(nameof(RewriteTests))]
 public sealed class RewriteTests : IClassFixture<RewriteProxyFixture>
@@ -114,7 +114,7 @@ public sealed class RewriteTests : IClassFixture<RewriteProxyFixture>
     }
 
     [Fact]
-    public async Task ProviderFailure_InSimpleQueryInsideATransaction_Gives58000_AndTheTransactionIsFailed()
+    public async Task ProviderFailure_InSimpleQueryInsideATransaction_Gives38000_AndTheTransactionIsFailed()
     {
         await using var c = await RawPgConnection.ConnectAsync(_db.ProxyPort);
         await _db.EnsureRoleAsync(RawProtocolTests.User, RawProtocolTests.Password, RoleAuth.Cleartext);
@@ -125,7 +125,7 @@ public sealed class RewriteTests : IClassFixture<RewriteProxyFixture>
         await c.SendAsync(Msg.Query("SELECT recall('x')"));
         var answer = await c.ReadUntilReadyAsync();
         var error = answer.Single(m => m.Type == 'E').Error;
-        Assert.Equal("58000", error.SqlState);
+        Assert.Equal("38000", error.SqlState);
         Assert.Contains("test-v1", error.Message, StringComparison.Ordinal);
         Assert.Equal((byte)'E', answer[^1].Payload[0]); // PostgreSQL's own transaction state: failed
         _db.Embeddings.Failure = null;
@@ -136,13 +136,13 @@ public sealed class RewriteTests : IClassFixture<RewriteProxyFixture>
     }
 
     [Fact]
-    public async Task ProviderFailure_AtBind_Gives58000_AndTheSessionStaysUsable()
+    public async Task ProviderFailure_AtBind_Gives38000_AndTheSessionStaysUsable()
     {
         await using var c = await LoginRawAsync();
         _db.Embeddings.Failure = new InvalidOperationException("connection refused");
         await c.SendAsync(Msg.Concat(Msg.Parse("SELECT recall($1)", "s"), Msg.Bind("s", "", "will fail"), Msg.Execute(), Msg.Sync()));
         var failed = await c.ReadUntilReadyAsync();
-        Assert.Equal("58000", failed.Single(m => m.Type == 'E').Error.SqlState);
+        Assert.Equal("38000", failed.Single(m => m.Type == 'E').Error.SqlState);
         _db.Embeddings.Failure = null;
         // The same prepared statement, bound again on the same session, now works.
         await c.SendAsync(Msg.Concat(Msg.Bind("s", "", "works again"), Msg.Execute(), Msg.Sync()));
@@ -151,16 +151,20 @@ public sealed class RewriteTests : IClassFixture<RewriteProxyFixture>
     }
 
     [Fact]
-    public async Task ProviderFailure_WithNpgsql_ReportsTheProviderAnd58000()
+    public async Task ProviderFailure_WithNpgsql_ReportsTheProviderAnd38000_AndTheConnectionStaysOpen()
     {
         await using var conn = await _db.OpenProbeAsync();
         _db.Embeddings.Failure = new InvalidOperationException("connection refused");
         await using var cmd = new NpgsqlCommand("SELECT recall(@q)", conn);
         cmd.Parameters.AddWithValue("q", "will fail");
         var e = await Assert.ThrowsAsync<PostgresException>(() => cmd.ExecuteScalarAsync());
-        Assert.Equal("58000", e.SqlState);
+        Assert.Equal("38000", e.SqlState);
         Assert.Contains("test-v1", e.MessageText, StringComparison.Ordinal);
-        // Npgsql itself closes a connection after any class-58 error (it does so for PostgreSQL's own too).
+        // 38000, not class 58: Npgsql would close its connection after a class-58 error.
+        Assert.Equal(System.Data.ConnectionState.Open, conn.State);
+        _db.Embeddings.Failure = null;
+        await using var again = new NpgsqlCommand("SELECT 1", conn);
+        Assert.Equal(1, await again.ExecuteScalarAsync());
     }
 
     [Fact]

@@ -38,7 +38,8 @@ internal static class ServeCommand
                 ["Proxy:Port"] = parse.GetValue(port).ToString(CultureInfo.InvariantCulture),
                 ["Proxy:ListenAddress"] = parse.GetValue(listen),
             });
-            var target = new HostTarget(connectionString, builder.Host ?? "localhost", builder.Port, installed);
+            var target = new HostTarget(connectionString, builder.Host ?? "localhost", builder.Port, TlsModeOf(builder.SslMode),
+                builder.RootCertificate, installed);
             await MemorySqlHost.RunAsync(configuration, target, () =>
                 Output.Success($"MemorySql is relaying {parse.GetValue(listen)}:{parse.GetValue(port)} → {target.UpstreamHost}:{target.UpstreamPort}"),
                 cancellationToken);
@@ -46,6 +47,16 @@ internal static class ServeCommand
         }));
         return command;
     }
+
+    /// <summary>The proxy's upstream TLS mode equivalent to the --upstream connection's sslmode.</summary>
+    private static Proxy.UpstreamTlsMode TlsModeOf(SslMode mode) => mode switch
+    {
+        SslMode.Disable => Proxy.UpstreamTlsMode.Disable,
+        SslMode.Require => Proxy.UpstreamTlsMode.Require,
+        SslMode.VerifyCA => Proxy.UpstreamTlsMode.VerifyCa,
+        SslMode.VerifyFull => Proxy.UpstreamTlsMode.VerifyFull,
+        _ => Proxy.UpstreamTlsMode.Prefer,
+    };
 
     private static async Task<bool> MemorySchemaInstalledAsync(string connectionString, CancellationToken cancellationToken)
     {

@@ -29,7 +29,8 @@ internal static class UpCommand
                 ["Proxy:ListenAddress"] = parse.GetValue(listen),
             });
             await using var instance = await LocalInstance.StartAsync(parse.GetValue(dataDir)!, parse.GetValue(port), Output.Progress, cancellationToken);
-            var target = new HostTarget(instance.Folder.AdminConnectionString(), "127.0.0.1", instance.Folder.State.PostgresPort, MemorySchemaInstalled: true);
+            var target = new HostTarget(instance.Folder.AdminConnectionString(), "127.0.0.1", instance.Folder.State.PostgresPort,
+                Proxy.UpstreamTlsMode.Disable, UpstreamCaFile: null, MemorySchemaInstalled: true);
             await MemorySqlHost.RunAsync(configuration, target, () =>
             {
                 Output.Success($"MemorySql is ready (data in {instance.Folder.Path}). Connect with:");

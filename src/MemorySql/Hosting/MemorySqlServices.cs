@@ -1,3 +1,4 @@
+using MemorySql.Proxy;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -8,8 +9,16 @@ internal static class MemorySqlServices
 {
     public static void Add(IServiceCollection services, IConfiguration configuration, HostTarget target)
     {
-        ArgumentNullException.ThrowIfNull(services);
-        ArgumentNullException.ThrowIfNull(configuration);
-        ArgumentNullException.ThrowIfNull(target);
+        services.Configure<ProxyOptions>(configuration.GetSection(ProxyOptions.SectionName));
+        // The upstream defaults to the database being served; configuration may point elsewhere.
+        services.PostConfigure<ProxyOptions>(o =>
+        {
+            var upstream = configuration.GetSection(ProxyOptions.SectionName).GetSection("Upstream");
+            if (upstream["Host"] is null) o.Upstream.Host = target.UpstreamHost;
+            if (upstream["Port"] is null) o.Upstream.Port = target.UpstreamPort;
+            if (upstream["TlsMode"] is null) o.Upstream.TlsMode = target.UpstreamTls;
+            if (upstream["TlsCaFile"] is null && target.UpstreamCaFile is not null) o.Upstream.TlsCaFile = target.UpstreamCaFile;
+        });
+        services.AddHostedService<ProxyHostedService>();
     }
 }
