@@ -6,6 +6,7 @@ namespace MemorySql.Benchmarks;
 /// dotnet run -c Release --project bench/MemorySql.Benchmarks -- &lt;command&gt;
 ///   embed-throughput [--count N] [--rounds N] [--batch N]        builtin provider, texts/s on one thread
 ///   embed-worker [--count N] [--runs N] [--connection CS] …       embed worker end to end against PostgreSQL
+///   vector-transfer [--batch N] [--iterations N]                  the worker's write statement: binary real[] vs text
 ///   (anything else)                                                BenchmarkDotNet, e.g. --filter '*Builtin*'
 /// </summary>
 internal static class Program
@@ -20,6 +21,8 @@ internal static class Program
                 return EmbedThroughput.Run(rest);
             case "embed-worker":
                 return await EmbedWorkerThroughput.RunAsync(rest);
+            case "vector-transfer":
+                return await VectorTransferBenchmark.RunAsync(rest);
             default:
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
                 return 0;

@@ -182,9 +182,10 @@ public sealed class EmbedWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
 
         await EventuallyAsync(async () => await QueueCountAsync(_db, provider.Model) == 0, "queue empty after recovery");
         Assert.Equal(90, await EmbeddingCountAsync(_db, provider.Model));
+        // Health is updated just after each commit: wait for it rather than race it.
+        await EventuallyAsync(() => Task.FromResult(worker.Health.Snapshot().Processed == 90), "health counts every row");
         var health = worker.Health.Snapshot();
         Assert.NotNull(health.LastErrorAt);
-        Assert.Equal(90, health.Processed);
         Assert.Equal(0, health.Retried); // a lost connection is not a provider failure: no attempt was counted
     }
 
@@ -203,9 +204,9 @@ public sealed class EmbedWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
               AND run_after > now() + interval '20 minutes'
             """, provider.Model));
         Assert.Equal(0, await EmbeddingCountAsync(_db, provider.Model));
+        await EventuallyAsync(() => Task.FromResult(worker.Health.Snapshot().Retried == 10), "health counts the retries");
         var health = worker.Health.Snapshot();
         Assert.Contains("provider down for maintenance", health.LastError, StringComparison.Ordinal);
-        Assert.Equal(10, health.Retried);
         Assert.Equal(0, health.Failed);
     }
 
