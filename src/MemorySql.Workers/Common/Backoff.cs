@@ -4,7 +4,7 @@ namespace MemorySql.Workers.Common;
 /// Exponential backoff with "equal jitter": attempt n waits between half and all of
 /// min(max, base · 2ⁿ⁻¹), so many workers retrying the same failure spread out instead of stampeding.
 /// </summary>
-public sealed class Backoff
+internal sealed class Backoff
 {
     public Backoff(TimeSpan baseDelay, TimeSpan maxDelay)
     {

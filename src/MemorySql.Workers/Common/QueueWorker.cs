@@ -7,13 +7,13 @@ namespace MemorySql.Workers.Common;
 /// <summary>What one batch did.</summary>
 /// <param name="Claimed">Queue items claimed; 0 means nothing was ready and the loop may sleep.</param>
 /// <param name="Paused">True when an outside dependency (the provider) failed: the loop backs off before the next batch instead of draining on.</param>
-public readonly record struct BatchOutcome(int Claimed, bool Paused)
+internal readonly record struct BatchOutcome(int Claimed, bool Paused)
 {
     public static readonly BatchOutcome Idle = new(0, false);
 }
 
 /// <summary>How a queue worker's loop paces itself.</summary>
-public sealed record QueueWorkerPacing
+internal sealed record QueueWorkerPacing
 {
     /// <summary>Sleep between looks at an empty queue when no NOTIFY arrives.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(5);
@@ -31,7 +31,7 @@ public sealed record QueueWorkerPacing
 /// when batches fail, and reporting health. Subclasses say how to start (<see cref="InitializeAsync"/>)
 /// and what one batch is (<see cref="RunBatchAsync"/>).
 /// </summary>
-public abstract class QueueWorker : BackgroundService
+internal abstract class QueueWorker : BackgroundService
 {
     // A wake-up that never comes: after a failure only the backoff delay ends the wait.
     private static readonly Task Never = new TaskCompletionSource().Task;

@@ -5,7 +5,7 @@ namespace MemorySql.Workers.Common;
 /// waits on it afterwards, so a wake-up that arrives while it works is never lost: the task is already
 /// complete and the loop goes round again at once.
 /// </summary>
-public sealed class WakeSignal
+internal sealed class WakeSignal
 {
     private readonly Lock _lock = new();
     private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);

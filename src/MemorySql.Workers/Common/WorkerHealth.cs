@@ -2,38 +2,8 @@ using System.Collections.Concurrent;
 
 namespace MemorySql.Workers.Common;
 
-/// <summary>A point-in-time copy of a worker's health, safe to hand to anything (status views, logs, probes).</summary>
-public sealed record WorkerHealthSnapshot
-{
-    /// <summary>The worker's name, e.g. "embed".</summary>
-    public required string Worker { get; init; }
-    /// <summary>What the worker works for, e.g. the embedding model; null when not applicable.</summary>
-    public string? Target { get; init; }
-    public bool Running { get; init; }
-    public DateTimeOffset? StartedAt { get; init; }
-    /// <summary>When a batch last completed.</summary>
-    public DateTimeOffset? LastSuccessAt { get; init; }
-    public DateTimeOffset? LastErrorAt { get; init; }
-    public string? LastError { get; init; }
-    /// <summary>Failures in a row since the last success (0 when healthy).</summary>
-    public int ConsecutiveErrors { get; init; }
-    /// <summary>Items completed since start.</summary>
-    public long Processed { get; init; }
-    /// <summary>Items whose attempt failed and that were scheduled for another.</summary>
-    public long Retried { get; init; }
-    /// <summary>Items given up on (state 'failed') since start.</summary>
-    public long Failed { get; init; }
-    /// <summary>Items waiting in the queue at <see cref="QueueCheckedAt"/>.</summary>
-    public long? QueueDepth { get; init; }
-    /// <summary>Items in the failed state at <see cref="QueueCheckedAt"/>.</summary>
-    public long? FailedDepth { get; init; }
-    public DateTimeOffset? QueueCheckedAt { get; init; }
-    /// <summary>Worker-specific counters, e.g. "queries" for the embed worker.</summary>
-    public IReadOnlyDictionary<string, long> Counters { get; init; } = new Dictionary<string, long>();
-}
-
 /// <summary>The live, thread-safe health of one worker; workers update it, <see cref="Snapshot"/> reads it.</summary>
-public sealed class WorkerHealth
+internal sealed class WorkerHealth
 {
     private readonly Lock _lock = new();
     private readonly ConcurrentDictionary<string, long> _counters = new(StringComparer.Ordinal);
@@ -129,17 +99,4 @@ public sealed class WorkerHealth
             };
         }
     }
-}
-
-/// <summary>Every worker's health in this process: what status endpoints, `memorysql status` and logs read.</summary>
-public sealed class WorkerHealthRegistry
-{
-    private readonly ConcurrentDictionary<WorkerHealth, byte> _workers = new();
-
-    public void Add(WorkerHealth health) => _workers.TryAdd(health, 0);
-
-    public void Remove(WorkerHealth health) => _workers.TryRemove(health, out _);
-
-    public IReadOnlyList<WorkerHealthSnapshot> Snapshot() =>
-        [.. _workers.Keys.Select(w => w.Snapshot()).OrderBy(s => s.Worker, StringComparer.Ordinal).ThenBy(s => s.Target, StringComparer.Ordinal)];
 }

@@ -16,7 +16,7 @@ namespace MemorySql.Workers.Embed;
 /// is embedded twice by concurrent workers. Wakes on NOTIFY memory_embed (payload: the model), polls
 /// otherwise. Connects as the admin role (schema owner), so row-level security does not apply.
 /// </summary>
-public sealed class EmbedWorker : QueueWorker
+internal sealed class EmbedWorker : QueueWorker
 {
     public const string Channel = "memory_embed";
 
@@ -138,7 +138,8 @@ public sealed class EmbedWorker : QueueWorker
             }
         }
 
-        failures = claimed.Select((_, i) => new RowFailure(i, batchError)).ToList();
+        // Soft-deleted rows are not the provider's business: they stay queued untouched and are dequeued by the next good batch.
+        failures = claimed.Select((row, i) => (row, i)).Where(x => !x.row.Deleted).Select(x => new RowFailure(x.i, batchError)).ToList();
         var failedNow = await RecordWithNewConnectionAsync(
             (connection, ct) => _store.RecordMemoryFailuresAsync(connection, claimed, failures, _options.MaxAttempts, _rowBackoff.Delay, ct),
             cancellationToken);
@@ -269,8 +270,9 @@ public sealed class EmbedWorker : QueueWorker
         if (nowFailed > 0)
             Logger.LogError("Embedding {Count} {What} with {Model} failed for the last time ({MaxAttempts} attempts); they stay in memory.embedding_queue as 'failed': {Error}",
                 nowFailed, what, _provider.Model, _options.MaxAttempts, error);
-        Logger.LogWarning("Embedding {Count} {What} with {Model} failed; they stay queued and are retried with backoff: {Error}",
-            count - nowFailed, what, _provider.Model, error);
+        if (count > nowFailed)
+            Logger.LogWarning("Embedding {Count} {What} with {Model} failed; they stay queued and are retried with backoff: {Error}",
+                count - nowFailed, what, _provider.Model, error);
     }
 
     protected override async Task RefreshQueueDepthAsync(CancellationToken cancellationToken)
