@@ -29,7 +29,8 @@ public sealed class EmbedWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
 
     private static EmbedWorkerOptions Options(Action<EmbedWorkerOptions>? configure = null)
     {
-        var options = new EmbedWorkerOptions { BatchSize = 50, PollIntervalSeconds = 0.2, RetryBaseSeconds = 0.05, RetryMaxSeconds = 0.2, MakeDefault = false };
+        // One loop unless a test asks for more: several tests count connections or provider calls.
+        var options = new EmbedWorkerOptions { BatchSize = 50, Concurrency = 1, PollIntervalSeconds = 0.2, RetryBaseSeconds = 0.05, RetryMaxSeconds = 0.2, MakeDefault = false };
         configure?.Invoke(options);
         return options;
     }

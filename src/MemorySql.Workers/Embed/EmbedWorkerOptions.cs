@@ -25,8 +25,8 @@ public sealed class EmbedWorkerOptions
     /// <summary>Recall texts (memory.query_embeddings) claimed per transaction.</summary>
     public int QueryBatchSize { get; set; } = 64;
 
-    /// <summary>Batches in flight at once in this process, each on its own connection.</summary>
-    public int Concurrency { get; set; } = 1;
+    /// <summary>Batches in flight at once in this process, each on its own connection (two overlap embedding with database round trips; see docs/benchmarks.md).</summary>
+    public int Concurrency { get; set; } = 2;
 
     /// <summary>Attempts per row before it is marked 'failed' (and left for an operator).</summary>
     public int MaxAttempts { get; set; } = 8;
