@@ -49,7 +49,7 @@ internal static class EmbedWorkerThroughput
                 (cluster, dataDir, connection) = StartCluster();
             }
             await using var dataSource = NpgsqlDataSource.Create(connection);
-            await PrepareAsync(dataSource, connection, index);
+            await PrepareAsync(dataSource, connection);
             var texts = SampleTexts.Create(count);
             var provider = new BuiltinEmbeddingProvider();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -58,7 +58,7 @@ internal static class EmbedWorkerThroughput
             var rates = new List<double>();
             for (var run = 1; run <= runs; run++)
             {
-                var rate = await RunOnceAsync(dataSource, provider, texts, new EmbedWorkerOptions
+                var rate = await RunOnceAsync(dataSource, provider, texts, index, new EmbedWorkerOptions
                 {
                     BatchSize = batch, Concurrency = concurrency, VectorTransfer = transfer, PollIntervalSeconds = 1, MakeDefault = true,
                 });
@@ -87,7 +87,7 @@ internal static class EmbedWorkerThroughput
         }
     }
 
-    private static async Task<double> RunOnceAsync(NpgsqlDataSource dataSource, BuiltinEmbeddingProvider provider, string[] texts, EmbedWorkerOptions options)
+    private static async Task<double> RunOnceAsync(NpgsqlDataSource dataSource, BuiltinEmbeddingProvider provider, string[] texts, bool index, EmbedWorkerOptions options)
     {
         await using (var clear = dataSource.CreateCommand("TRUNCATE memory.embedding_queue, memory.embeddings, memory.memories CASCADE"))
             await clear.ExecuteNonQueryAsync();
@@ -97,6 +97,8 @@ internal static class EmbedWorkerThroughput
         using var worker = new EmbedWorker(dataSource, provider, options, NullLogger<EmbedWorker>.Instance);
         await worker.StartAsync(CancellationToken.None);
         await worker.Ready;
+        // After the worker registered its model: the SQL API's register_model creates the HNSW index itself.
+        await SetIndexAsync(dataSource, index);
 
         // The memories arrive the way remember() delivers them: rows + queue rows + NOTIFY, committed together.
         await using (var conn = await dataSource.OpenConnectionAsync())
@@ -137,6 +139,32 @@ internal static class EmbedWorkerThroughput
         return texts.Length / stopwatch.Elapsed.TotalSeconds;
     }
 
+    /// <summary>Makes the model's HNSW index exist (one of them) or not exist (none), whoever created it.</summary>
+    private static async Task SetIndexAsync(NpgsqlDataSource dataSource, bool wanted)
+    {
+        var existing = new List<string>();
+        await using (var find = dataSource.CreateCommand("""
+            SELECT indexname FROM pg_indexes
+            WHERE schemaname = 'memory' AND tablename = 'embeddings' AND indexdef ILIKE '%USING hnsw%' AND indexdef LIKE '%builtin-v1%'
+            """))
+        await using (var reader = await find.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync()) existing.Add(reader.GetString(0));
+        }
+        if (wanted)
+        {
+            if (existing.Count > 0) return;
+            await using var create = dataSource.CreateCommand(IndexSql);
+            await create.ExecuteNonQueryAsync();
+            return;
+        }
+        foreach (var name in existing)
+        {
+            await using var drop = dataSource.CreateCommand($"DROP INDEX memory.\"{name}\"");
+            await drop.ExecuteNonQueryAsync();
+        }
+    }
+
     private static async Task TimeIndexBuildAsync(NpgsqlDataSource dataSource, int count, string? maintenanceWorkMem)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
@@ -146,8 +174,7 @@ internal static class EmbedWorkerThroughput
             set.Parameters.Add(new NpgsqlParameter { Value = maintenanceWorkMem });
             await set.ExecuteNonQueryAsync();
         }
-        await using (var drop = new NpgsqlCommand("DROP INDEX IF EXISTS memory.embeddings_builtin_v1_hnsw", connection))
-            await drop.ExecuteNonQueryAsync();
+        await SetIndexAsync(dataSource, wanted: false);
         var stopwatch = Stopwatch.StartNew();
         await using (var create = new NpgsqlCommand(IndexSql, connection))
         {
@@ -181,7 +208,7 @@ internal static class EmbedWorkerThroughput
         return (cluster, dataDir, cluster.AdminConnectionString());
     }
 
-    private static async Task PrepareAsync(NpgsqlDataSource dataSource, string connectionString, bool index)
+    private static async Task PrepareAsync(NpgsqlDataSource dataSource, string connectionString)
     {
         await new Migrator().MigrateAsync(connectionString, Console.WriteLine, CancellationToken.None);
         await using (var exists = dataSource.CreateCommand("SELECT to_regprocedure('memory.register_model(text,integer,boolean)') IS NOT NULL"))
@@ -204,10 +231,5 @@ internal static class EmbedWorkerThroughput
         }
         await using (var register = dataSource.CreateCommand("SELECT memory.register_model('builtin-v1', 384, true)"))
             await register.ExecuteNonQueryAsync();
-        if (index)
-        {
-            await using var create = dataSource.CreateCommand(IndexSql);
-            await create.ExecuteNonQueryAsync();
-        }
     }
 }

@@ -6,9 +6,9 @@ namespace MemorySql.Workers.Tests;
 internal static class EmbedTestSchema
 {
     /// <summary>
-    /// memory.register_model(name, dimension, make_default) is the SQL API's (sql/, another branch). Until it
-    /// is in this database's schema, a minimal stand-in with the documented contract is created here; once
-    /// the real one exists this does nothing.
+    /// memory.register_model(name, dimension, make_default) is the SQL API's (sql/085_admin.sql, another
+    /// branch). Until it is in this database's schema, a stand-in with the documented contract (register,
+    /// queue every active memory, NOTIFY; no index) is created here; once the real one exists this does nothing.
     /// </summary>
     public static async Task EnsureRegisterModelAsync(TestDatabase db)
     {
@@ -22,12 +22,25 @@ internal static class EmbedTestSchema
               IF (SELECT dimension FROM memory.models WHERE name = p_name) <> p_dimension THEN
                 RAISE EXCEPTION 'model % is registered with another dimension', p_name USING ERRCODE = '22023';
               END IF;
-              IF p_make_default THEN
+              INSERT INTO memory.embedding_queue (memory_id, model, workspace)
+              SELECT m.id, p_name, m.workspace FROM memory.memories m
+               WHERE m.status = 'active'
+                 AND NOT EXISTS (SELECT 1 FROM memory.embeddings e WHERE e.memory_id = m.id AND e.model = p_name)
+              ON CONFLICT DO NOTHING;
+              IF p_make_default OR NOT EXISTS (SELECT 1 FROM memory.models WHERE is_default) THEN
                 UPDATE memory.models SET is_default = (name = p_name) WHERE is_default OR name = p_name;
               END IF;
+              PERFORM pg_notify('memory_embed', p_name);
             END $$
             """);
     }
+
+    /// <summary>
+    /// Empties the memory tables. register_model queues every active memory for a new model, so a test
+    /// that registers its own model must not inherit the memories of the tests before it.
+    /// </summary>
+    public static Task ClearMemoriesAsync(TestDatabase db) =>
+        db.ExecuteAsync("TRUNCATE memory.memories, memory.query_embeddings CASCADE");
 
     /// <summary>Inserts <paramref name="count"/> memories "&lt;prefix&gt; memory i about topic i%7" and queues them for <paramref name="model"/>; returns their ids in order.</summary>
     public static async Task<List<Guid>> InsertQueuedMemoriesAsync(TestDatabase db, string model, string prefix, int count,

@@ -16,7 +16,11 @@ public sealed class EmbedWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
 
     public EmbedWorkerTests(TestDatabase db) => _db = db;
 
-    public Task InitializeAsync() => EnsureRegisterModelAsync(_db);
+    public async Task InitializeAsync()
+    {
+        await EnsureRegisterModelAsync(_db);
+        await ClearMemoriesAsync(_db);
+    }
 
     public async Task DisposeAsync()
     {
@@ -321,10 +325,12 @@ public sealed class EmbedWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
     public async Task RowsScheduledForLater_AndOtherModels_AreLeftAlone()
     {
         var provider = new CountingProvider("t-later");
+        // Registered first: registering a model queues every active memory for it, the other model's too.
+        await StartAsync(provider);
         await InsertQueuedMemoriesAsync(_db, provider.Model, "later", 4, runAfter: "now() + interval '1 hour'");
         await InsertQueuedMemoriesAsync(_db, "t-other-model", "other", 4);
         await InsertQueuedMemoriesAsync(_db, provider.Model, "ready", 3);
-        await StartAsync(provider);
+        await _db.ExecuteAsync("SELECT pg_notify('memory_embed', $1)", provider.Model);
 
         await EventuallyAsync(async () => await EmbeddingCountAsync(_db, provider.Model) == 3, "ready rows embedded");
         await Task.Delay(500);
