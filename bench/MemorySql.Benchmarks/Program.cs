@@ -1,0 +1,31 @@
+using BenchmarkDotNet.Running;
+
+namespace MemorySql.Benchmarks;
+
+/// <summary>
+/// dotnet run -c Release --project bench/MemorySql.Benchmarks -- &lt;command&gt;
+///   embed-throughput [--count N] [--rounds N] [--batch N]        builtin provider, texts/s on one thread
+///   embed-worker [--count N] [--runs N] [--connection CS] …       embed worker end to end against PostgreSQL
+///   vector-transfer [--batch N] [--iterations N]                  the worker's write statement: binary real[] vs text
+///   (anything else)                                                BenchmarkDotNet, e.g. --filter '*Builtin*'
+/// </summary>
+internal static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        var command = args.Length > 0 ? args[0] : "";
+        var rest = args.Length > 0 ? args[1..] : args;
+        switch (command)
+        {
+            case "embed-throughput":
+                return EmbedThroughput.Run(rest);
+            case "embed-worker":
+                return await EmbedWorkerThroughput.RunAsync(rest);
+            case "vector-transfer":
+                return await VectorTransferBenchmark.RunAsync(rest);
+            default:
+                BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+                return 0;
+        }
+    }
+}

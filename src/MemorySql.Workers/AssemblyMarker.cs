@@ -1,3 +1,0 @@
-namespace MemorySql.Workers;
-
-internal static class AssemblyMarker;

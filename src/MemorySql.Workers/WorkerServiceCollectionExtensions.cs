@@ -1,0 +1,48 @@
+using MemorySql.Embeddings;
+using MemorySql.Workers.Common;
+using MemorySql.Workers.Embed;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace MemorySql.Workers;
+
+/// <summary>Registers MemorySql's background workers with a host.</summary>
+public static class WorkerServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the workers enabled in <paramref name="configuration"/> (today: the embed worker,
+    /// <c>Workers:Embed</c>) as hosted services, plus a <see cref="WorkerHealthRegistry"/> to read their health.
+    /// Needs an <see cref="IEmbeddingProvider"/> (see <c>AddMemorySqlEmbeddings</c>). The workers connect through
+    /// <paramref name="adminDataSource"/>, which must log in as the owner of the memory schema; the container
+    /// disposes it.
+    /// </summary>
+    public static IServiceCollection AddMemorySqlWorkers(this IServiceCollection services, IConfiguration configuration,
+        Func<IServiceProvider, NpgsqlDataSource> adminDataSource)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        ArgumentNullException.ThrowIfNull(adminDataSource);
+        services.TryAddSingleton<WorkerHealthRegistry>();
+        services.TryAddSingleton(sp => new WorkerDataSource(adminDataSource(sp)));
+        services.AddOptions<EmbedWorkerOptions>().Bind(configuration.GetSection(EmbedWorkerOptions.SectionName));
+
+        var embed = new EmbedWorkerOptions();
+        configuration.GetSection(EmbedWorkerOptions.SectionName).Bind(embed);
+        if (embed.Enabled)
+        {
+            services.TryAddSingleton(sp => new EmbedWorker(
+                sp.GetRequiredService<WorkerDataSource>().DataSource,
+                sp.GetRequiredService<IEmbeddingProvider>(),
+                sp.GetRequiredService<IOptions<EmbedWorkerOptions>>().Value,
+                sp.GetRequiredService<ILogger<EmbedWorker>>(),
+                sp.GetRequiredService<WorkerHealthRegistry>()));
+            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<EmbedWorker>());
+        }
+        return services;
+    }
+}
