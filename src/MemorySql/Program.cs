@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MemorySql.Cli;
+using MemorySql.Hosting;
 
 namespace MemorySql;
 
@@ -19,6 +20,9 @@ internal static class Program
             MigrateCommand.Create(),
             WorkspaceCommand.Create(),
         };
-        return await root.Parse(args).InvokeAsync();
+        // --Section:Key=value flags set any configuration key; the commands' own flags are parsed by System.CommandLine.
+        var (commandArgs, overrides) = MemorySqlConfiguration.SplitOverrides(args);
+        MemorySqlConfiguration.CommandLineOverrides = overrides;
+        return await root.Parse(commandArgs).InvokeAsync();
     }
 }

@@ -1,4 +1,7 @@
+using MemorySql.Embeddings;
 using MemorySql.Proxy;
+using MemorySql.Workers;
+using Npgsql;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -19,6 +22,16 @@ internal static class MemorySqlServices
             if (upstream["TlsMode"] is null) o.Upstream.TlsMode = target.UpstreamTls;
             if (upstream["TlsCaFile"] is null && target.UpstreamCaFile is not null) o.Upstream.TlsCaFile = target.UpstreamCaFile;
         });
+        // The provider embeds for the proxy (query texts, writes) and for the workers (the queue): one model.
+        services.AddMemorySqlEmbeddings(configuration);
+        if (target.MemorySchemaInstalled)
+        {
+            services.AddMemorySqlWorkers(configuration, _ => new NpgsqlDataSourceBuilder(target.AdminConnectionString)
+            {
+                Name = "memorysql-workers",
+                ConnectionStringBuilder = { ApplicationName = "memorysql-workers" },
+            }.Build());
+        }
         services.AddHostedService<ProxyHostedService>();
     }
 }
