@@ -27,10 +27,11 @@ public sealed class LocalInstance : IAsyncDisposable
     public static async Task<LocalInstance> StartAsync(string dataDir, int proxyPort, Action<string> progress, CancellationToken cancellationToken)
     {
         var binaries = PostgresBinaries.Locate();
-        var folder = DataFolder.OpenOrCreate(dataDir, proxyPort);
-        var @lock = TakeLock(folder);
+        // Lock first: a second `up` on the same folder must not touch its state (ports, passwords).
+        var @lock = TakeLock(Path.GetFullPath(dataDir));
         try
         {
+            var folder = DataFolder.OpenOrCreate(dataDir, proxyPort);
             var cluster = folder.Cluster(binaries);
             cluster.Initialize(progress);
             var started = false;
@@ -82,9 +83,10 @@ public sealed class LocalInstance : IAsyncDisposable
         await Workspaces.EnsureAsync(Folder.AdminConnectionString(), Folder.State.Workspace, Folder.State.WorkspacePassword, progress, cancellationToken);
     }
 
-    private static FileStream TakeLock(DataFolder folder)
+    private static FileStream TakeLock(string dataDir)
     {
-        var path = System.IO.Path.Combine(folder.Path, "up.lock");
+        Directory.CreateDirectory(dataDir);
+        var path = System.IO.Path.Combine(dataDir, "up.lock");
         try
         {
             return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
@@ -92,7 +94,7 @@ public sealed class LocalInstance : IAsyncDisposable
         catch (IOException)
         {
             throw new InvalidOperationException(
-                $"another memorysql up is already running from {folder.Path}. Use it (memorysql url prints its address), or stop it first.");
+                $"another memorysql up is already running from {dataDir}. Use it (memorysql url prints its address), or stop it first.");
         }
     }
 

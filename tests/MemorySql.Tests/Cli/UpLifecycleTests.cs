@@ -1,0 +1,71 @@
+using System.Globalization;
+using MemorySql.Runtime;
+using Npgsql;
+
+namespace MemorySql.Tests.Cli;
+
+/// <summary>Stopping and restarting `memorysql up`: clean shutdown on SIGTERM, data kept, no second initdb.</summary>
+public sealed class UpLifecycleTests
+{
+    [Fact]
+    public async Task Up_StopsCleanlyOnSigterm_AndARestartKeepsTheMemories()
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "memorysql-life-" + Guid.NewGuid().ToString("N")[..10]);
+        var port = EmbeddedCluster.FreePort().ToString(CultureInfo.InvariantCulture);
+        try
+        {
+            await using (var first = CliProcess.Start("up", "--data-dir", dataDir, "--port", port))
+            {
+                var url = await first.WaitForStdOutAsync(l => l.StartsWith("postgresql://", StringComparison.Ordinal), TimeSpan.FromMinutes(3));
+                await using (var conn = new NpgsqlConnection(PostgresUrl.ToConnectionString(url)))
+                {
+                    await conn.OpenAsync();
+                    await using var cmd = new NpgsqlCommand("CALL remember('kept across restarts')", conn);
+                    await cmd.ExecuteNonQueryAsync();
+                }
+                first.Signal("TERM");
+                Assert.Equal(0, await first.WaitForExitAsync(TimeSpan.FromMinutes(1)));
+                Assert.Contains("creating a PostgreSQL", first.StdErr, StringComparison.Ordinal);
+            }
+            // The pooled connection to the stopped instance is dead; a new instance gets new connections.
+            NpgsqlConnection.ClearAllPools();
+            var folder = DataFolder.Open(dataDir);
+            Assert.False(folder.Cluster(PostgresBinaries.Locate()).IsRunning(), "PostgreSQL must stop with memorysql up");
+
+            await using var second = CliProcess.Start("up", "--data-dir", dataDir, "--port", port);
+            var again = await second.WaitForStdOutAsync(l => l.StartsWith("postgresql://", StringComparison.Ordinal), TimeSpan.FromMinutes(3));
+            Assert.DoesNotContain("creating a PostgreSQL", second.StdErr, StringComparison.Ordinal);
+            await using var check = new NpgsqlConnection(PostgresUrl.ToConnectionString(again));
+            await check.OpenAsync();
+            await using var recall = new NpgsqlCommand("SELECT content FROM recall('kept across restarts', k => 1)", check);
+            Assert.Equal("kept across restarts", await recall.ExecuteScalarAsync());
+            second.Signal("INT");
+            Assert.Equal(0, await second.WaitForExitAsync(TimeSpan.FromMinutes(1)));
+        }
+        finally
+        {
+            try { Directory.Delete(dataDir, recursive: true); }
+            catch (IOException) { }
+        }
+    }
+
+    [Fact]
+    public async Task Url_WithoutAnInstance_ExplainsHowToStartOne()
+    {
+        var (exit, stdout, stderr) = await CliProcess.RunAsync("url", "--data-dir", "/tmp/memorysql-nothing-here-" + Guid.NewGuid().ToString("N"));
+        Assert.Equal(1, exit);
+        Assert.Empty(stdout.Trim());
+        Assert.Contains("memorysql up --data-dir", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Help_IsAvailableForEveryCommand()
+    {
+        foreach (var command in new[] { "up", "url", "status", "psql", "serve", "migrate", "workspace", "workspace create" })
+        {
+            var (exit, stdout, _) = await CliProcess.RunAsync([.. command.Split(' '), "--help"]);
+            Assert.True(exit == 0, command);
+            Assert.Contains("Usage:", stdout, StringComparison.Ordinal);
+        }
+    }
+}
