@@ -103,4 +103,15 @@ public sealed class MigratorTests : IClassFixture<TestDatabase>
             await server.DropDatabaseAsync("race_empty");
         }
     }
+
+    [Fact]
+    public async Task Migrate_RestoresTheDatabaseSearchPath_WhenItWasLost()
+    {
+        await _db.ExecuteAsync($"ALTER DATABASE \"{_db.Name}\" RESET search_path");
+        await new Migrator().MigrateAsync(_db.AdminConnectionString, null, CancellationToken.None);
+        await using var conn = new NpgsqlConnection(_db.AdminConnectionString);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand("SHOW search_path", conn);
+        Assert.Contains("memory", (string)(await cmd.ExecuteScalarAsync())!, StringComparison.Ordinal);
+    }
 }

@@ -77,6 +77,9 @@ public sealed class Migrator
             }
 
             var definitionsApplied = await ApplyDefinitionsAsync(connection, force: newlyApplied.Count > 0, progress, cancellationToken);
+            // Database settings are not copied by CREATE DATABASE … TEMPLATE nor by a plain pg_dump restore:
+            // make sure the short names (remember, recall, …) resolve on every run.
+            await ExecuteAsync(connection, "SELECT memory.ensure_search_path()", cancellationToken);
             return new MigrationReport(newlyApplied, definitionsApplied);
         }
         finally
