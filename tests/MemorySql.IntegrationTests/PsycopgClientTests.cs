@@ -1,0 +1,124 @@
+using System.Text.Json;
+using MemorySql.IntegrationTests.Support;
+using static MemorySql.IntegrationTests.Support.RecallReport;
+
+namespace MemorySql.IntegrationTests;
+
+/// <summary>
+/// psycopg 3 (Debian's python3-psycopg over libpq), run as a real process: tests/clients/python/psycopg_client.py,
+/// one run per scenario, each in a workspace of its own.
+/// </summary>
+public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
+{
+    private readonly MemoryProxyFixture _db;
+
+    public PsycopgClientTests(MemoryProxyFixture db) => _db = db;
+
+    private async Task<(JsonElement Report, Testing.TestRole Workspace)> RunAsync(string scenario)
+    {
+        var workspace = await _db.NewWorkspaceAsync("py_" + scenario);
+        var python = await ClientRuntimes.PythonAsync();
+        var script = Path.Combine(ClientRuntimes.ClientsFolder("python"), "psycopg_client.py");
+        var env = _db.Endpoint(workspace).Environment(direct: _db.Endpoint(workspace, direct: true));
+        var result = await ExternalProcess.RunAsync(python, [script, scenario], env);
+        return (result.Report(), workspace);
+    }
+
+    private Task AssertWrittenAreEmbeddedAsync(JsonElement report, Testing.TestRole workspace) =>
+        _db.AssertEmbeddedByTheProxyAsync(workspace, Strings(report.GetProperty("written")));
+
+    [Fact]
+    public async Task Psycopg_ServerSideParameters_RememberAndRecallUseTheProxysVector()
+    {
+        var (report, workspace) = await RunAsync("parameters");
+        AssertVector(report.GetProperty("recall"), "Dana prefers window seats on long flights");
+        Assert.Equal(4, report.GetProperty("ids").GetArrayLength());
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+    }
+
+    [Fact]
+    public async Task Psycopg_PreparedAndAutoPreparedRecall_EmbedsEachExecution()
+    {
+        var (report, workspace) = await RunAsync("prepared");
+        foreach (var run in report.GetProperty("explicit").EnumerateArray().Concat(report.GetProperty("auto").EnumerateArray()))
+            AssertExactMatch(run.GetProperty("recall"), run.GetProperty("query").GetString()!);
+        // Both statements live on the server as the proxy rewrote them (the injected vector parameter included).
+        var prepared = Strings(report.GetProperty("prepared_statements"));
+        Assert.True(prepared.Count(s => s.Contains("recall(", StringComparison.Ordinal) && s.Contains("_embedding =>", StringComparison.Ordinal)) >= 2,
+            "expected the explicit and the auto-prepared recall on the server: " + string.Join(" | ", prepared));
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+    }
+
+    [Fact]
+    public async Task Psycopg_PipelineOfRemembersAndRecall_AnswersInOrderWithVectors()
+    {
+        var (report, workspace) = await RunAsync("pipeline");
+        Assert.Equal(4, report.GetProperty("ids").EnumerateArray().Select(e => e.GetString()).Distinct().Count());
+        AssertVector(report.GetProperty("recall"), "Backups of the billing database run every night at two");
+        Assert.Equal(4, report.GetProperty("count_in_pipeline").GetInt32());
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+    }
+
+    [Fact]
+    public async Task Psycopg_ExecuteMany_EmbedsEveryRow()
+    {
+        var (report, workspace) = await RunAsync("executemany");
+        AssertVector(report.GetProperty("recall"), "The office cat is called Pixel and sleeps on the printer");
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        Assert.Equal(4, (await _db.StoredMemoriesAsync(workspace)).Count);
+    }
+
+    [Fact]
+    public async Task Psycopg_CopyOutOfRecallAndCopyIn_StayInStepWithMemoryCalls()
+    {
+        var (report, workspace) = await RunAsync("copy");
+        AssertVector(report.GetProperty("copy_out"), "Backups of the billing database run every night at two");
+        Assert.Equal(2, report.GetProperty("copied_in").GetArrayLength());
+        AssertVector(report.GetProperty("recall"), "Standup meetings start at nine thirty sharp");
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+    }
+
+    [Fact]
+    public async Task Psycopg_ListenNotify_DeliversBetweenMemoryCalls_WithTheClientsOwnPid()
+    {
+        var (report, workspace) = await RunAsync("notify");
+        var received = report.GetProperty("received").EnumerateArray().ToList();
+        Assert.Contains(received, n => n.GetProperty("payload").GetString() == report.GetProperty("expected_payload").GetString());
+        var self = Assert.Single(received, n => n.GetProperty("payload").GetString() == "self");
+        Assert.Equal(report.GetProperty("listener_pid").GetInt32(), self.GetProperty("pid").GetInt32());
+        AssertVector(report.GetProperty("recall"), "Dana prefers window seats on long flights");
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+    }
+
+    [Fact]
+    public async Task Psycopg_TransactionRollback_UndoesTheRemember()
+    {
+        var (report, workspace) = await RunAsync("rollback");
+        var undone = report.GetProperty("rolled_back").GetString()!;
+        AssertVector(report.GetProperty("recall_inside"), undone); // visible (and embedded) inside its transaction
+        Assert.DoesNotContain(undone, Contents(report.GetProperty("recall_after")));
+        var stored = await _db.StoredMemoriesAsync(workspace);
+        Assert.DoesNotContain(stored, m => m.Content == undone);
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+    }
+
+    [Fact]
+    public async Task Psycopg_ErrorMidPipeline_AbortsOnlyItsSyncBlock_AndTheSessionGoesOn()
+    {
+        var (report, workspace) = await RunAsync("pipeline_error");
+        Assert.Equal("22023", report.GetProperty("error_sqlstate").GetString());
+        AssertVector(report.GetProperty("recall"), "Dana prefers window seats on long flights");
+        var stored = await _db.StoredMemoriesAsync(workspace);
+        Assert.DoesNotContain(stored, m => m.Content == report.GetProperty("lost").GetString());
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+    }
+
+    [Fact]
+    public async Task Psycopg_SameRecallDirectlyToPostgres_FallsBackToLexical()
+    {
+        var (report, workspace) = await RunAsync("direct_control");
+        AssertVector(report.GetProperty("recall"), "Dana prefers window seats on long flights");
+        AssertLexicalFallback(report.GetProperty("direct"));
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+    }
+}

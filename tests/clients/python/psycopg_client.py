@@ -1,0 +1,209 @@
+#!/usr/bin/python3
+"""psycopg 3 against MemorySql: remember/recall with server-side parameters, prepared statements, pipeline
+mode, executemany, COPY, LISTEN/NOTIFY, rollback and an error mid-pipeline.
+
+Usage: /usr/bin/python3 psycopg_client.py SCENARIO
+The connection comes from MEMORYSQL_HOST, _PORT, _USER, _PASSWORD, _DATABASE (and _DIRECT_PORT for the
+control that bypasses the proxy). Prints one JSON report on the last line of standard output; any error
+exits with status 1 and its traceback, so the calling test fails with it.
+"""
+import json
+import os
+import sys
+import threading
+import time
+
+import psycopg
+from psycopg import errors
+
+RECALL = "SELECT content, similarity, signals FROM recall(%s, k => %s)"
+
+FACTS = [
+    "Dana prefers window seats on long flights",
+    "The quarterly report is due on the first Monday of April",
+    "Backups of the billing database run every night at two",
+    "The office cat is called Pixel and sleeps on the printer",
+    "Lisbon is the city Dana usually flies from",
+    "Standup meetings start at nine thirty sharp",
+]
+
+
+def connect(direct=False, **kwargs):
+    env = os.environ
+    port = env["MEMORYSQL_DIRECT_PORT"] if direct else env["MEMORYSQL_PORT"]
+    return psycopg.connect(host=env["MEMORYSQL_HOST"], port=port, user=env["MEMORYSQL_USER"],
+                           password=env["MEMORYSQL_PASSWORD"], dbname=env["MEMORYSQL_DATABASE"],
+                           connect_timeout=10, application_name="psycopg-client", **kwargs)
+
+
+def rows(cursor):
+    return [{"content": c, "similarity": s, "signals": list(sig)} for c, s, sig in cursor.fetchall()]
+
+
+def remember_all(conn, texts):
+    ids = []
+    for text in texts:
+        ids.append(str(conn.execute("CALL remember(%s, kind => %s)", (text, "fact")).fetchone()[0]))
+    return ids
+
+
+def scenario_parameters():
+    """Server-side binding (extended protocol): CALL remember(%s, ...) and recall(%s, k => %s)."""
+    with connect(autocommit=True) as conn:
+        ids = remember_all(conn, FACTS[:3])
+        tagged = conn.execute("CALL remember(%s, tags => %s, importance => %s::real)",
+                              ("Dana's seat preference was confirmed by email", ["travel", "seat"], 0.8)).fetchone()[0]
+        recalled = rows(conn.execute(RECALL, ("window seat on a flight", 3)))
+        return {"written": FACTS[:3] + ["Dana's seat preference was confirmed by email"],
+                "ids": ids + [str(tagged)], "recall": recalled}
+
+
+def scenario_prepared():
+    """prepare=True, then auto-prepare after prepare_threshold: every execution has a different text."""
+    with connect(autocommit=True) as conn:
+        remember_all(conn, FACTS)
+        explicit = []
+        with conn.cursor() as cur:
+            for text in FACTS[:3]:
+                cur.execute(RECALL, (text, 1), prepare=True)
+                explicit.append({"query": text, "recall": rows(cur)})
+        conn.prepare_threshold = 2
+        auto = []
+        for text in FACTS[3:] + FACTS[:3]:
+            auto.append({"query": text, "recall": rows(conn.execute("SELECT content, similarity, signals FROM recall(%s, k => 1)", (text,)))})
+        prepared = [r[0] for r in conn.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql").fetchall()]
+        return {"written": FACTS, "explicit": explicit, "auto": auto, "prepared_statements": prepared}
+
+
+def scenario_pipeline():
+    """Pipeline mode: several remember and a recall sent before one Sync."""
+    texts = FACTS[:4]
+    with connect(autocommit=True) as conn:
+        with conn.pipeline() as pipeline:
+            remembers = [conn.cursor().execute("CALL remember(%s)", (t,)) for t in texts]
+            recall = conn.cursor().execute(RECALL, ("when do the billing database backups run", 2))
+            count = conn.cursor().execute("SELECT count(*) FROM memory.memories")
+            pipeline.sync()
+            ids = [str(c.fetchone()[0]) for c in remembers]
+            recalled = rows(recall)
+            counted = count.fetchone()[0]
+        return {"written": texts, "ids": ids, "recall": recalled, "count_in_pipeline": counted}
+
+
+def scenario_executemany():
+    """executemany (psycopg pipelines it) of remember, then a recall."""
+    texts = FACTS[2:6]
+    with connect(autocommit=True) as conn:
+        with conn.cursor() as cur:
+            cur.executemany("CALL remember(%s, kind => %s, tags => %s)", [(t, "fact", ["batch"]) for t in texts])
+            returned = cur.rowcount
+        recalled = rows(conn.execute("SELECT content, similarity, signals FROM recall(%s, k => %s, tags => %s)",
+                                     ("the cat sleeps on the printer", 2, ["batch"])))
+        return {"written": texts, "rowcount": returned, "recall": recalled}
+
+
+def scenario_copy():
+    """COPY out of a recall (params merged client-side: simple protocol), COPY in, then a recall again."""
+    with connect(autocommit=True) as conn:
+        remember_all(conn, FACTS[:4])
+        copied = []
+        with conn.cursor() as cur:
+            with cur.copy("COPY (SELECT content, similarity, signals FROM recall(%s, k => 2)) TO STDOUT",
+                          ("when are backups run",)) as copy:
+                copy.set_types(["text", "real", "text[]"])
+                for content, similarity, signals in copy.rows():
+                    copied.append({"content": content, "similarity": similarity, "signals": list(signals)})
+            cur.execute("CREATE TEMP TABLE inbox (line text)")
+            with cur.copy("COPY inbox (line) FROM STDIN") as copy:
+                for t in FACTS[4:]:
+                    copy.write_row((t,))
+            lines = [r[0] for r in cur.execute("SELECT line FROM inbox ORDER BY line").fetchall()]
+        # The copied lines are remembered with parameters afterwards, on the same session.
+        remember_all(conn, lines)
+        after = rows(conn.execute(RECALL, ("standup meeting time", 1)))
+        return {"written": FACTS[:4] + lines, "copy_out": copied, "copied_in": lines, "recall": after}
+
+
+def scenario_notify():
+    """LISTEN on one connection, NOTIFY from another and from itself, with memory calls in between."""
+    with connect(autocommit=True) as listener, connect(autocommit=True) as sender:
+        received = []
+        listener.add_notify_handler(lambda n: received.append({"channel": n.channel, "payload": n.payload, "pid": n.pid}))
+        listener.execute("LISTEN memsql_clients")
+        ids = remember_all(sender, FACTS[:2])
+        sender.execute("SELECT pg_notify('memsql_clients', %s)", ("remembered " + ids[0],))
+        recalled = []
+        deadline = time.monotonic() + 15
+        while not any(r["payload"].startswith("remembered") for r in received) and time.monotonic() < deadline:
+            recalled = rows(listener.execute(RECALL, ("window seats", 1)))  # running a query also reads pending notifications
+            time.sleep(0.05)
+        listener.execute("NOTIFY memsql_clients, 'self'")
+        return {"written": FACTS[:2], "received": received, "listener_pid": listener.info.backend_pid,
+                "sender_pid": sender.info.backend_pid, "recall": recalled, "expected_payload": "remembered " + ids[0]}
+
+
+def scenario_rollback():
+    """A remember inside a transaction that rolls back leaves nothing; the committed one stays."""
+    kept = FACTS[0]
+    undone = "This memory is rolled back and must not exist"
+    with connect() as conn:  # not autocommit: psycopg opens a transaction
+        conn.execute("CALL remember(%s)", (undone,))
+        inside = rows(conn.execute(RECALL, ("rolled back memory", 5)))
+        conn.rollback()
+        conn.execute("CALL remember(%s)", (kept,))
+        conn.commit()
+        try:
+            with conn.transaction():
+                conn.execute("CALL remember(%s)", (undone,))
+                raise psycopg.Rollback()
+        except psycopg.Rollback:
+            pass
+        after = rows(conn.execute(RECALL, ("rolled back memory", 5)))
+        conn.commit()
+        return {"written": [kept], "rolled_back": undone, "recall_inside": inside, "recall_after": after}
+
+
+def scenario_pipeline_error():
+    """An error mid-pipeline aborts the rest of its sync block only; the session goes on."""
+    first, lost, after = FACTS[0], "Remembered after the error in the same block, so aborted", FACTS[1]
+    with connect(autocommit=True) as conn:
+        outcome = {}
+        try:
+            with conn.pipeline() as pipeline:
+                conn.execute("CALL remember(%s)", (first,))
+                pipeline.sync()
+                conn.execute(RECALL, ("anything", 0))  # k => 0 is invalid: 22023
+                conn.execute("CALL remember(%s)", (lost,))
+                pipeline.sync()
+        except errors.InvalidParameterValue as e:
+            outcome["error_sqlstate"] = e.sqlstate
+            outcome["error_message"] = str(e).splitlines()[0]
+        except errors.PipelineAborted as e:
+            outcome["error_sqlstate"] = "pipeline aborted: " + str(e)
+        with conn.pipeline():
+            conn.execute("CALL remember(%s)", (after,))
+            recalled = rows(conn.execute(RECALL, ("window seats", 2)))
+        outcome.update({"written": [first, after], "lost": lost, "recall": recalled})
+        return outcome
+
+
+def scenario_direct_control():
+    """The same recall through the proxy and directly to PostgreSQL: only the proxy supplies the vector."""
+    with connect(autocommit=True) as conn:
+        remember_all(conn, FACTS[:3])
+        through = rows(conn.execute(RECALL, ("window seats on flights", 3)))
+    with connect(direct=True, autocommit=True) as conn:
+        direct = rows(conn.execute(RECALL, ("window seats on flights", 3)))
+    return {"written": FACTS[:3], "recall": through, "direct": direct}
+
+
+SCENARIOS = {name[len("scenario_"):]: f for name, f in globals().items() if name.startswith("scenario_")}
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:
+        print("usage: psycopg_client.py " + "|".join(sorted(SCENARIOS)), file=sys.stderr)
+        sys.exit(2)
+    report = SCENARIOS[sys.argv[1]]()
+    report["psycopg"] = psycopg.__version__
+    report["libpq"] = psycopg.pq.version()
+    print(json.dumps(report, default=str))
