@@ -114,6 +114,44 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
     }
 
     [Fact]
+    public async Task Psycopg_ClientSideBindingOfQuotedAndNonAsciiTexts_EmbedsTheExactText()
+    {
+        var (report, workspace) = await RunAsync("client_side_binding");
+        Assert.Contains("''", report.GetProperty("sent_example").GetString(), StringComparison.Ordinal); // a literal in the SQL, not a parameter
+        foreach (var run in report.GetProperty("runs").EnumerateArray())
+            AssertExactMatch(run.GetProperty("recall"), run.GetProperty("query").GetString()!);
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+    }
+
+    [Fact]
+    public async Task Psycopg_BinaryParametersAndResults_EmbedTheBoundText()
+    {
+        var (report, workspace) = await RunAsync("binary_parameters");
+        foreach (var run in report.GetProperty("runs").EnumerateArray())
+            AssertExactMatch(run.GetProperty("recall"), run.GetProperty("query").GetString()!);
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+    }
+
+    [Fact]
+    public async Task Psycopg_EmptyOrBlankTexts_GetPostgresOwnInvalidParameterError_AndTheSessionGoesOn()
+    {
+        var (report, workspace) = await RunAsync("blank_texts");
+        var proxied = report.GetProperty("proxy").EnumerateArray().ToList();
+        var direct = report.GetProperty("direct").EnumerateArray().ToList();
+        Assert.Equal(direct.Count, proxied.Count);
+        // PostgreSQL's own check names the argument (22023) for the blank ones; an embedding-provider error
+        // (38000) would blame the wrong thing. Texts PostgreSQL accepts must be accepted through the proxy too.
+        Assert.All(direct.Take(5), d => Assert.Equal("22023", d.GetProperty("sqlstate").GetString()));
+        var differences = Enumerable.Range(0, direct.Count)
+            .Where(i => direct[i].ToString() != proxied[i].ToString())
+            .Select(i => $"through the proxy {proxied[i]}\n      directly {direct[i]}")
+            .ToList();
+        Assert.True(differences.Count == 0, "outcomes differ from PostgreSQL's:\n" + string.Join("\n", differences));
+        AssertExactMatch(report.GetProperty("recall"), "Dana prefers window seats on long flights");
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+    }
+
+    [Fact]
     public async Task Psycopg_SameRecallDirectlyToPostgres_FallsBackToLexical()
     {
         var (report, workspace) = await RunAsync("direct_control");

@@ -27,6 +27,14 @@ FACTS = [
     "Standup meetings start at nine thirty sharp",
 ]
 
+# Texts whose quoting and encoding must survive every path: the proxy embeds what it decodes from the SQL
+# or the Bind, and the test compares the stored vector with the embedding of the text itself.
+TRICKY = [
+    "It's Zoë's \"café\" in Zürich — 東京 too",
+    "A backslash \\ and a doubled '' quote and a $$ dollar",
+    "Emoji are text too 🙂 and so is\ta tab",
+]
+
 
 def connect(direct=False, **kwargs):
     env = os.environ
@@ -185,6 +193,65 @@ def scenario_pipeline_error():
             recalled = rows(conn.execute(RECALL, ("window seats", 2)))
         outcome.update({"written": [first, after], "lost": lost, "recall": recalled})
         return outcome
+
+
+def scenario_client_side_binding():
+    """ClientCursor merges the parameters into the SQL text: the proxy must decode the literals exactly."""
+    with connect(autocommit=True) as conn:
+        cur = psycopg.ClientCursor(conn)
+        for text in TRICKY:
+            cur.execute("CALL remember(%s)", (text,))
+        runs = []
+        for text in TRICKY:
+            cur.execute("SELECT content, similarity, signals FROM recall(%s, k => 1)", (text,))
+            runs.append({"query": text, "recall": rows(cur)})
+        return {"written": TRICKY, "runs": runs, "sent_example": cur.mogrify("CALL remember(%s)", (TRICKY[1],))}
+
+
+def scenario_binary_parameters():
+    """Binary parameters (%b) and binary results: the proxy reads binary text values and keeps the formats straight."""
+    texts = FACTS[:3] + TRICKY[:1]
+    with connect(autocommit=True) as conn:
+        cur = conn.cursor(binary=True)
+        for text in texts:
+            cur.execute("CALL remember(%b, importance => %b::real, tags => %b)", (text, 0.7, ["binary"]))
+        runs = []
+        for text in texts:
+            cur.execute("SELECT content, similarity, signals FROM recall(%b, k => %b, tags => %b)", (text, 1, ["binary"]))
+            runs.append({"query": text, "recall": rows(cur)})
+        mixed = conn.cursor(binary=False)
+        mixed.execute("SELECT content, similarity, signals FROM recall(%t, k => %b)", (texts[0], 1))
+        runs.append({"query": texts[0], "recall": rows(mixed)})
+        return {"written": texts, "runs": runs}
+
+
+def scenario_blank_texts():
+    """Empty and blank texts are bad input: the same error as PostgreSQL gives directly, and the session goes on."""
+    attempts = [
+        ("recall parameter ''", lambda c: c.execute(RECALL, ("", 1))),
+        ("remember parameter '   '", lambda c: c.execute("CALL remember(%s)", ("   ",))),
+        ("remember literal ''", lambda c: c.execute("CALL remember('')")),
+        ("recall literal ' '", lambda c: c.execute("SELECT content FROM recall(' ', k => 1)")),
+        ("prepared recall ''", lambda c: c.execute(RECALL, ("", 1), prepare=True)),
+        ("remember parameter '???'", lambda c: c.execute("CALL remember(%s)", ("???",))),
+        ("remember literal '🙂'", lambda c: c.execute("CALL remember('🙂')")),
+    ]
+    report = {}
+    for target, direct in (("proxy", False), ("direct", True)):
+        outcomes = []
+        with connect(direct=direct, autocommit=True) as conn:
+            for name, attempt in attempts:
+                try:
+                    attempt(conn)
+                    outcomes.append({"call": name, "sqlstate": None})
+                except psycopg.Error as e:
+                    outcomes.append({"call": name, "sqlstate": e.sqlstate, "message": e.diag.message_primary})
+            if not direct:
+                remember_all(conn, FACTS[:1])
+                report["recall"] = rows(conn.execute(RECALL, (FACTS[0], 1)))
+        report[target] = outcomes
+    report["written"] = FACTS[:1]
+    return report
 
 
 def scenario_direct_control():
