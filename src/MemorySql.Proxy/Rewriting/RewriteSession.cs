@@ -110,7 +110,9 @@ internal sealed class RewriteSession
         if (plan is null || plan.LiteralTexts.Count == 0) return message.ToArray();
         var (vectors, failure) = await EmbedAsync(plan.LiteralTexts).ConfigureAwait(false);
         if (failure is not null) return new MessageBuilder().Query(FailingStatement(failure)).ToArray();
-        return new MessageBuilder().Query(plan.RenderWithLiterals(vectors!, _embeddings.Model)).ToArray();
+        // A blank text is bad input, not something to embed: PostgreSQL's own check reports it (22023).
+        if (!AllEmbedded(vectors!, out var embedded)) return message.ToArray();
+        return new MessageBuilder().Query(plan.RenderWithLiterals(embedded, _embeddings.Model)).ToArray();
     }
 
     /// <summary>A Parse with memory calls: literal texts inlined, parameter texts get an injected $k::vector.</summary>
@@ -138,7 +140,9 @@ internal sealed class RewriteSession
                 // The statement reports the failure when it runs (Execute), inside the client's own pipeline.
                 return ParseMessage(name, FailingStatement(failure), []);
             }
-            literalVectors = vectors!;
+            // A blank literal text is bad input: the statement goes as the client wrote it and PostgreSQL reports it.
+            if (!AllEmbedded(vectors!, out var embedded)) return message.ToArray();
+            literalVectors = embedded;
         }
         var visible = Math.Max(plan.MaxParameterNumber, types.Length);
         var rewrite = plan.RenderWithParameters(literalVectors, _embeddings.Model, visible + 1);
@@ -189,7 +193,7 @@ internal sealed class RewriteSession
             textIndex[k] = texts.Count;
             texts.Add(Encoding.UTF8.GetString(message.Span.Slice(offset, length)));
         }
-        string[] vectors = [];
+        string?[] vectors = [];
         if (texts.Count > 0)
         {
             var (embedded, failure) = await EmbedAsync(texts).ConfigureAwait(false);
@@ -220,12 +224,13 @@ internal sealed class RewriteSession
         }
         for (var k = 0; k < rewrite.Injected.Count; k++)
         {
-            if (textIndex[k] < 0)
+            // NULL text or blank text (nothing to embed; the routine reports a blank text itself) → NULL vector.
+            if (textIndex[k] < 0 || vectors[textIndex[k]] is null)
             {
                 b.WriteInt32(-1);
                 continue;
             }
-            var vector = Encoding.UTF8.GetBytes(vectors[textIndex[k]]);
+            var vector = Encoding.UTF8.GetBytes(vectors[textIndex[k]]!);
             b.WriteInt32(vector.Length).WriteBytes(vector);
         }
         b.WriteBytes(resultFormatsTail);
@@ -292,16 +297,29 @@ internal sealed class RewriteSession
 
     // ------------------------------------------------------------------ helpers
 
-    private async ValueTask<(string[]? Vectors, PgError? Failure)> EmbedAsync(IReadOnlyList<string> texts)
+    /// <summary>
+    /// The pgvector text form of each text's embedding, in order; null for a blank text (empty or white space),
+    /// which is not sent to the provider: it is bad input for the routine, and PostgreSQL's own argument check
+    /// (22023, naming the argument) is the right answer, not a provider error.
+    /// </summary>
+    private async ValueTask<(string?[]? Vectors, PgError? Failure)> EmbedAsync(IReadOnlyList<string> texts)
     {
+        var result = new string?[texts.Count];
+        var toEmbed = new List<string>(texts.Count);
+        foreach (var text in texts)
+            if (!string.IsNullOrWhiteSpace(text)) toEmbed.Add(text);
+        if (toEmbed.Count == 0) return (result, null);
+
         var cancel = new CancellationTokenSource();
         lock (_gate) _embedding = cancel;
         try
         {
-            var vectors = await _embeddings.EmbedAsync(texts, cancel.Token).ConfigureAwait(false);
-            if (vectors.Length != texts.Count)
-                throw new EmbeddingException(_embeddings.Model, $"returned {vectors.Length} vectors for {texts.Count} texts", isTransient: false);
-            return (vectors.Select(v => VectorText.Format(v)).ToArray(), null);
+            var vectors = await _embeddings.EmbedAsync(toEmbed, cancel.Token).ConfigureAwait(false);
+            if (vectors.Length != toEmbed.Count)
+                throw new EmbeddingException(_embeddings.Model, $"returned {vectors.Length} vectors for {toEmbed.Count} texts", isTransient: false);
+            for (int i = 0, v = 0; i < texts.Count; i++)
+                if (!string.IsNullOrWhiteSpace(texts[i])) result[i] = VectorText.Format(vectors[v++]);
+            return (result, null);
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
@@ -320,6 +338,13 @@ internal sealed class RewriteSession
             lock (_gate) _embedding = null;
             cancel.Dispose();
         }
+    }
+
+    /// <summary>True when every text got a vector (none was blank).</summary>
+    private static bool AllEmbedded(string?[] vectors, out string[] embedded)
+    {
+        embedded = Array.ConvertAll(vectors, v => v ?? "");
+        return Array.IndexOf(vectors, null) < 0;
     }
 
     /// <summary>
