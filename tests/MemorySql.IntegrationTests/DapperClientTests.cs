@@ -77,6 +77,24 @@ public sealed class DapperClientTests : IClassFixture<MemoryProxyFixture>
     }
 
     [Fact]
+    public async Task Dapper_QueryMultipleWithRememberAndRecallInOneCommand_RewritesEachStatement()
+    {
+        var workspace = await _db.NewWorkspaceAsync("dapper_multi");
+        await using var conn = new NpgsqlConnection(_db.NpgsqlConnectionString(workspace));
+        await conn.OpenAsync();
+        // Npgsql splits the text into three statements, each with its own positional parameters.
+        await using var multi = await conn.QueryMultipleAsync(
+            "CALL remember(@a, tags => @tags); CALL remember(@b, tags => @tags); SELECT content, similarity, signals FROM recall(@q, k => 2, tags => @tags)",
+            new { a = Facts[2], b = Facts[3], q = "where does the cat sleep", tags = new[] { "multi" } });
+        var first = await multi.ReadSingleAsync<Guid>();
+        var second = await multi.ReadSingleAsync<Guid>();
+        var rows = (await multi.ReadAsync<RecallRow>()).ToList();
+        Assert.NotEqual(first, second);
+        AssertVectorRows(rows, Facts[3]);
+        await _db.AssertEmbeddedByTheProxyAsync(workspace, Facts[2..4]);
+    }
+
+    [Fact]
     public async Task Dapper_SameRecallDirectlyToPostgres_FallsBackToLexical()
     {
         var workspace = await _db.NewWorkspaceAsync("dapper_direct");

@@ -103,6 +103,31 @@ public sealed class JdbcClientTests : IClassFixture<MemoryProxyFixture>
     }
 
     [Fact]
+    public async Task Jdbc_FetchSizeWithAutocommitOff_ReadsTheRecallPortalInPieces()
+    {
+        var (report, workspace) = await RunAsync("fetch_size");
+        var rows = report.GetProperty("recall");
+        Assert.Equal(6, rows.GetArrayLength());
+        AssertVector(rows);
+        Assert.Contains("Lisbon is the city Dana usually flies from", Contents(rows).Take(2));
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+    }
+
+    [Fact]
+    public async Task Jdbc_BatchWithABlankText_FailsAsDirectly_LeavesNothing_AndTheConnectionGoesOn()
+    {
+        var (report, workspace) = await RunAsync("batch_error");
+        var proxied = report.GetProperty("proxy");
+        var direct = report.GetProperty("direct");
+        Assert.Equal("22023", direct.GetProperty("sqlstate").GetString());
+        Assert.Equal(direct.GetProperty("sqlstate").GetString(), proxied.GetProperty("sqlstate").GetString());
+        Assert.Equal(direct.GetProperty("message").GetString(), proxied.GetProperty("message").GetString());
+        Assert.Equal(direct.GetProperty("stored").GetInt64(), proxied.GetProperty("stored").GetInt64());
+        AssertExactMatch(proxied.GetProperty("recall"), "Backups of the billing database run every night at two");
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+    }
+
+    [Fact]
     public async Task Jdbc_SameRecallDirectlyToPostgres_FallsBackToLexical()
     {
         var (report, workspace) = await RunAsync("direct_control");

@@ -85,9 +85,11 @@ public sealed class NodePostgresClientTests : IClassFixture<MemoryProxyFixture>
     public async Task NodePg_ErrorsThenContinuedUse_OnTheSameConnection()
     {
         var (report, workspace) = await RunAsync("error_then_continue");
-        Assert.Equal(["22023", "42601", "22023"], report.GetProperty("errors").EnumerateArray().Select(e => e.GetProperty("code").GetString()));
+        Assert.Equal(["22023", "42601", "22023", "22012"], report.GetProperty("errors").EnumerateArray().Select(e => e.GetProperty("code").GetString()));
         AssertExactMatch(report.GetProperty("named_after_error"), "Dana prefers window seats on long flights");
         AssertVector(report.GetProperty("recall"), "The office cat is called Pixel and sleeps on the printer");
+        var stored = await _db.StoredMemoriesAsync(workspace);
+        Assert.DoesNotContain(stored, m => Strings(report.GetProperty("lost")).Contains(m.Content));
         await AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 

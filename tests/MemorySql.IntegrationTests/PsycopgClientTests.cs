@@ -50,12 +50,26 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
     }
 
     [Fact]
-    public async Task Psycopg_PipelineOfRemembersAndRecall_AnswersInOrderWithVectors()
+    public async Task Psycopg_PipelineOfRemembersAndPreparedRecalls_AnswersInOrderWithEachTextsVector()
     {
         var (report, workspace) = await RunAsync("pipeline");
         Assert.Equal(4, report.GetProperty("ids").EnumerateArray().Select(e => e.GetString()).Distinct().Count());
         AssertVector(report.GetProperty("recall"), "Backups of the billing database run every night at two");
         Assert.Equal(4, report.GetProperty("count_in_pipeline").GetInt32());
+        foreach (var run in report.GetProperty("prepared_runs").EnumerateArray())
+            AssertExactMatch(run.GetProperty("recall"), run.GetProperty("query").GetString()!);
+        Assert.Contains(Strings(report.GetProperty("prepared_statements")), s => s.Contains("_embedding =>", StringComparison.Ordinal));
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+    }
+
+    [Fact]
+    public async Task Psycopg_ServerSideCursorOverRecall_FetchesInPiecesWithVectors()
+    {
+        var (report, workspace) = await RunAsync("server_cursor");
+        var rows = report.GetProperty("recall");
+        Assert.Equal(5, rows.GetArrayLength());
+        AssertVector(rows);
+        Assert.Contains("Lisbon is the city Dana usually flies from", Contents(rows).Take(2));
         await AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 

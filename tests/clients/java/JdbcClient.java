@@ -1,4 +1,5 @@
 import java.sql.Array;
+import java.sql.BatchUpdateException;
 import java.sql.CallableStatement;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -37,7 +38,7 @@ public final class JdbcClient {
 
     public static void main(String[] args) throws Exception {
         if (args.length != 1) {
-            System.err.println("usage: JdbcClient prepare_threshold_default|prepare_threshold_1|metadata|callable|batch|rollback|direct_control");
+            System.err.println("usage: JdbcClient prepare_threshold_default|prepare_threshold_1|metadata|callable|batch|batch_error|rollback|fetch_size|direct_control");
             System.exit(2);
         }
         Map<String, Object> report;
@@ -49,6 +50,8 @@ public final class JdbcClient {
                 case "callable" -> callable();
                 case "batch" -> batch();
                 case "rollback" -> rollback();
+                case "fetch_size" -> fetchSize();
+                case "batch_error" -> batchError();
                 case "direct_control" -> directControl();
                 default -> throw new IllegalArgumentException("unknown scenario " + args[0]);
             };
@@ -268,6 +271,67 @@ public final class JdbcClient {
         }
         report.put("rolled_back", undone);
         report.put("written", List.of(FACTS.get(0)));
+        return report;
+    }
+
+    /** Autocommit off and a fetch size: the recall's portal is read in pieces (Execute with a row limit, PortalSuspended). */
+    static Map<String, Object> fetchSize() throws SQLException {
+        var report = new LinkedHashMap<String, Object>();
+        try (var conn = connect(false)) {
+            rememberAll(conn, FACTS);
+            conn.setAutoCommit(false);
+            try (var ps = conn.prepareStatement("SELECT content, similarity, signals FROM recall(?, k => ?)")) {
+                ps.setFetchSize(2);
+                ps.setString(1, "Dana flies from Lisbon and likes window seats");
+                ps.setInt(2, 6);
+                report.put("recall", rows(ps.executeQuery()));
+            }
+            conn.commit();
+        }
+        report.put("written", FACTS);
+        return report;
+    }
+
+    /**
+     * A batch whose second remember is bad input (a blank text): the driver reports it, the batch (one implicit
+     * transaction) leaves nothing, and the connection goes on. Run through the proxy and directly, to compare.
+     */
+    static Map<String, Object> batchError() throws SQLException {
+        var report = new LinkedHashMap<String, Object>();
+        for (var direct : new boolean[] {false, true}) {
+            var outcome = new LinkedHashMap<String, Object>();
+            try (var conn = connect(direct)) {
+                try (var ps = conn.prepareStatement("CALL remember(?, tags => ?)")) {
+                    for (var text : List.of(FACTS.get(0), "   ", FACTS.get(1))) {
+                        ps.setString(1, text);
+                        ps.setArray(2, conn.createArrayOf("text", new String[] {direct ? "direct" : "proxy"}));
+                        ps.addBatch();
+                    }
+                    ps.executeBatch();
+                    outcome.put("sqlstate", null);
+                } catch (BatchUpdateException e) {
+                    var cause = e.getNextException() != null ? e.getNextException() : e;
+                    outcome.put("sqlstate", cause.getSQLState());
+                    outcome.put("message", cause.getMessage().lines().findFirst().orElse(""));
+                }
+                try (var ps = conn.prepareStatement("SELECT count(*) FROM memory.memories WHERE ? = ANY (tags)")) {
+                    ps.setString(1, direct ? "direct" : "proxy");
+                    try (var rs = ps.executeQuery()) {
+                        rs.next();
+                        outcome.put("stored", rs.getLong(1));
+                    }
+                }
+                if (!direct) {
+                    rememberAll(conn, FACTS.subList(2, 3));
+                    try (var ps = conn.prepareStatement(RECALL_TOP)) {
+                        ps.setString(1, FACTS.get(2));
+                        outcome.put("recall", rows(ps.executeQuery()));
+                    }
+                }
+            }
+            report.put(direct ? "direct" : "proxy", outcome);
+        }
+        report.put("written", FACTS.subList(2, 3));
         return report;
     }
 

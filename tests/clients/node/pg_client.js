@@ -155,9 +155,12 @@ const scenarios = {
       const named = { name: 'recall_k', text: 'SELECT content, similarity, signals FROM recall($1, k => $2)' };
       await capture({ ...named, values: ['anything', 0] });
       const namedAfterError = rows(await client.query({ ...named, values: [FACTS[0], 1] }));
+      // An error in the middle of a multi-statement simple query: the whole implicit transaction is undone.
+      const lost = ['Remembered before the error in one simple query', 'Remembered after the error in one simple query'];
+      await capture(`CALL remember('${lost[0]}'); SELECT 1/0; CALL remember('${lost[1]}')`);
       await client.query('CALL remember($1)', [FACTS[3]]);
       const recall = rows(await client.query(RECALL, ['the office cat', 1]));
-      return { written: [...FACTS.slice(0, 2), FACTS[3]], errors, named_after_error: namedAfterError, recall };
+      return { written: [...FACTS.slice(0, 2), FACTS[3]], errors, named_after_error: namedAfterError, recall, lost };
     } finally {
       await client.end();
     }

@@ -95,7 +95,14 @@ def scenario_pipeline():
             ids = [str(c.fetchone()[0]) for c in remembers]
             recalled = rows(recall)
             counted = count.fetchone()[0]
-        return {"written": texts, "ids": ids, "recall": recalled, "count_in_pipeline": counted}
+        # Prepared statements inside a pipeline: Parse (named) + Describe + Bind + Execute, queued before one Sync.
+        conn.prepare_threshold = 0
+        with conn.pipeline():
+            cursors = [(t, conn.cursor().execute("SELECT content, similarity, signals FROM recall(%s, k => 1)", (t,))) for t in texts + texts]
+        prepared_runs = [{"query": t, "recall": rows(c)} for t, c in cursors]
+        prepared = [r[0] for r in conn.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql").fetchall()]
+        return {"written": texts, "ids": ids, "recall": recalled, "count_in_pipeline": counted,
+                "prepared_runs": prepared_runs, "prepared_statements": prepared}
 
 
 def scenario_executemany():
@@ -108,6 +115,19 @@ def scenario_executemany():
         recalled = rows(conn.execute("SELECT content, similarity, signals FROM recall(%s, k => %s, tags => %s)",
                                      ("the cat sleeps on the printer", 2, ["batch"])))
         return {"written": texts, "rowcount": returned, "recall": recalled}
+
+
+def scenario_server_cursor():
+    """A named (server-side) cursor: DECLARE … CURSOR FOR a recall with parameters, then FETCH in pieces."""
+    with connect() as conn:
+        remember_all(conn, FACTS)
+        conn.commit()
+        with conn.cursor(name="recall_cursor") as cur:
+            cur.itersize = 2
+            cur.execute("SELECT content, similarity, signals FROM recall(%s, k => %s)", ("Dana flies from Lisbon and likes window seats", 5))
+            fetched = [{"content": c, "similarity": s, "signals": list(sig)} for c, s, sig in cur]
+        conn.commit()
+        return {"written": FACTS, "recall": fetched}
 
 
 def scenario_copy():
