@@ -166,6 +166,16 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
     }
 
     [Fact]
+    public async Task Psycopg_LargeTextsBoundAndInlined_AreEmbeddedWhole()
+    {
+        var (report, workspace) = await RunAsync("large_texts");
+        Assert.Equal([150_000, 150_000], report.GetProperty("lengths").EnumerateArray().Select(e => e.GetInt32()));
+        foreach (var run in report.GetProperty("runs").EnumerateArray())
+            AssertExactMatch(run.GetProperty("recall"), run.GetProperty("query").GetString()!);
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+    }
+
+    [Fact]
     public async Task Psycopg_SameRecallDirectlyToPostgres_FallsBackToLexical()
     {
         var (report, workspace) = await RunAsync("direct_control");

@@ -130,6 +130,28 @@ def scenario_server_cursor():
         return {"written": FACTS, "recall": fetched}
 
 
+def scenario_large_texts():
+    """Texts of 150,000 characters: a Bind and a simple Query far larger than any socket read, rewritten whole."""
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau".split()
+    def long_text(seed, length=150_000):
+        out, size, i = [], 0, seed
+        while size < length + 1:
+            out.append(words[(i * 7 + i // 3) % len(words)] + str(i % 97))
+            size += len(out[-1]) + 1
+            i += 1
+        text = " ".join(out)[:length]
+        return text[:-1] + "x" if text.endswith(" ") else text  # exactly `length` characters, nothing to trim
+    bound, inlined = long_text(1), long_text(5000)
+    with connect(autocommit=True) as conn:
+        conn.execute("CALL remember(%s)", (bound,))
+        psycopg.ClientCursor(conn).execute("CALL remember(%s)", (inlined,))
+        remember_all(conn, FACTS[:2])
+        runs = [{"query": bound, "recall": rows(conn.execute(RECALL, (bound, 1)))},
+                {"query": inlined, "recall": rows(psycopg.ClientCursor(conn).execute(RECALL, (inlined, 1)))}]
+        lengths = [r[0] for r in conn.execute("SELECT length(content) FROM memory.memories ORDER BY 1 DESC LIMIT 2").fetchall()]
+        return {"written": [bound, inlined] + FACTS[:2], "runs": runs, "lengths": lengths}
+
+
 def scenario_copy():
     """COPY out of a recall (params merged client-side: simple protocol), COPY in, then a recall again."""
     with connect(autocommit=True) as conn:
