@@ -103,6 +103,16 @@ public sealed class JdbcClientTests : IClassFixture<MemoryProxyFixture>
     }
 
     [Fact]
+    public async Task Jdbc_SimpleQueryMode_InlinedQuotedTexts_AreEmbeddedExactly()
+    {
+        var (report, workspace) = await RunAsync("simple_query_mode");
+        foreach (var run in report.GetProperty("runs").EnumerateArray())
+            AssertExactMatch(run.GetProperty("recall"), run.GetProperty("query").GetString()!);
+        Assert.Empty(Strings(report.GetProperty("prepared_statements"))); // nothing went through Parse
+        await AssertWrittenAreEmbeddedAsync(report, workspace);
+    }
+
+    [Fact]
     public async Task Jdbc_FetchSizeWithAutocommitOff_ReadsTheRecallPortalInPieces()
     {
         var (report, workspace) = await RunAsync("fetch_size");

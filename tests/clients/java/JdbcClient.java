@@ -38,7 +38,7 @@ public final class JdbcClient {
 
     public static void main(String[] args) throws Exception {
         if (args.length != 1) {
-            System.err.println("usage: JdbcClient prepare_threshold_default|prepare_threshold_1|metadata|callable|batch|batch_error|rollback|fetch_size|direct_control");
+            System.err.println("usage: JdbcClient prepare_threshold_default|prepare_threshold_1|metadata|callable|batch|batch_error|rollback|fetch_size|simple_query_mode|direct_control");
             System.exit(2);
         }
         Map<String, Object> report;
@@ -51,6 +51,7 @@ public final class JdbcClient {
                 case "batch" -> batch();
                 case "rollback" -> rollback();
                 case "fetch_size" -> fetchSize();
+                case "simple_query_mode" -> simpleQueryMode();
                 case "batch_error" -> batchError();
                 case "direct_control" -> directControl();
                 default -> throw new IllegalArgumentException("unknown scenario " + args[0]);
@@ -271,6 +272,35 @@ public final class JdbcClient {
         }
         report.put("rolled_back", undone);
         report.put("written", List.of(FACTS.get(0)));
+        return report;
+    }
+
+    /** preferQueryMode=simple: the driver puts the parameters into the SQL text itself (simple Query with literals). */
+    static Map<String, Object> simpleQueryMode() throws SQLException {
+        var report = new LinkedHashMap<String, Object>();
+        var texts = List.of(FACTS.get(0), "It's Zoë's \"café\" in Zürich — 東京 too", "A backslash \\ and a doubled '' quote");
+        try (var conn = connect(false, "preferQueryMode", "simple")) {
+            try (var ps = conn.prepareStatement("CALL remember(?, tags => ?)")) {
+                for (var text : texts) {
+                    ps.setString(1, text);
+                    ps.setArray(2, conn.createArrayOf("text", new String[] {"simple"}));
+                    ps.executeQuery().close();
+                }
+            }
+            var runs = new ArrayList<Map<String, Object>>();
+            try (var ps = conn.prepareStatement(RECALL_TOP)) {
+                for (var text : texts) {
+                    ps.setString(1, text);
+                    var run = new LinkedHashMap<String, Object>();
+                    run.put("query", text);
+                    run.put("recall", rows(ps.executeQuery()));
+                    runs.add(run);
+                }
+            }
+            report.put("runs", runs);
+            report.put("prepared_statements", serverPrepared(conn));
+        }
+        report.put("written", texts);
         return report;
     }
 
