@@ -99,6 +99,58 @@ public sealed class NpgsqlClientTests : IClassFixture<MemoryProxyFixture>
     }
 
     [Fact]
+    public async Task Npgsql_PreparedBatchExecutedAgainWithNewTexts_EmbedsEachExecution()
+    {
+        var workspace = await _db.NewWorkspaceAsync("npgsql_prepared_batch");
+        await using var conn = new NpgsqlConnection(_db.NpgsqlConnectionString(workspace));
+        await conn.OpenAsync();
+        await using var batch = new NpgsqlBatch(conn)
+        {
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand("CALL remember($1)") { Parameters = { new NpgsqlParameter<string>() } },
+                new NpgsqlBatchCommand(RecallTop) { Parameters = { new NpgsqlParameter<string>() } },
+            },
+        };
+        await batch.PrepareAsync();
+        foreach (var fact in Facts)
+        {
+            // The recall looks for the text the same batch just remembered: each Bind carries its own vector.
+            ((NpgsqlParameter<string>)batch.BatchCommands[0].Parameters[0]).TypedValue = fact;
+            ((NpgsqlParameter<string>)batch.BatchCommands[1].Parameters[0]).TypedValue = fact;
+            await using var reader = await batch.ExecuteReaderAsync();
+            Assert.True(await reader.ReadAsync());
+            Assert.True(await reader.NextResultAsync());
+            AssertVector(await ReadRowsAsync(reader), fact, exact: true);
+        }
+        await _db.AssertEmbeddedByTheProxyAsync(workspace, Facts);
+    }
+
+    [Fact]
+    public async Task Npgsql_MultiplexingManyConcurrentCommandsOverOneConnection_EachGetsItsOwnVector()
+    {
+        var workspace = await _db.NewWorkspaceAsync("npgsql_multiplexing");
+        await using var dataSource = NpgsqlDataSource.Create(_db.NpgsqlConnectionString(workspace, "Pooling=true;Multiplexing=true;Maximum Pool Size=1"));
+        await Task.WhenAll(Facts.Select(async fact =>
+        {
+            await using var cmd = dataSource.CreateCommand("CALL remember($1)");
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = fact });
+            await cmd.ExecuteNonQueryAsync();
+        }));
+        // Commands from many callers are written into one connection's pipeline, interleaved.
+        var results = await Task.WhenAll(Enumerable.Range(0, 60).Select(async i =>
+        {
+            var text = Facts[i % Facts.Length];
+            await using var cmd = dataSource.CreateCommand(RecallTop);
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = text });
+            await using var reader = await cmd.ExecuteReaderAsync();
+            return (text, rows: await ReadRowsAsync(reader));
+        }));
+        foreach (var (text, rows) in results) AssertVector(rows, text, exact: true);
+        await _db.AssertEmbeddedByTheProxyAsync(workspace, Facts);
+    }
+
+    [Fact]
     public async Task Npgsql_AutoPreparedRecallAcrossManyExecutions_EmbedsEachText()
     {
         var workspace = await _db.NewWorkspaceAsync("npgsql_autoprepare");

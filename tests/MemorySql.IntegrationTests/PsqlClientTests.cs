@@ -136,6 +136,50 @@ public sealed partial class PsqlClientTests : IClassFixture<MemoryProxyFixture>
         await _db.AssertEmbeddedByTheProxyAsync(workspace, ["Dana prefers window seats on long flights", "Lisbon is the city Dana usually flies from"]);
     }
 
+    [Fact]
+    public async Task Pgbench_RecallWithVariablesInEveryProtocolMode_AlwaysUsesTheProxysVector()
+    {
+        var workspace = await _db.NewWorkspaceAsync("pgbench");
+        string[] facts =
+        [
+            "Dana prefers window seats on long flights",
+            "Backups of the billing database run every night at two",
+            "The office cat is called Pixel and sleeps on the printer",
+            "Standup meetings start at nine thirty sharp",
+        ];
+        await PsqlAsync(workspace, string.Join('\n', facts.Select(f => $"CALL remember('{f}');")), []);
+        var values = string.Join(", ", facts.Select((f, i) => $"({i + 1}, '{f}')"));
+        // A transaction fails (division by zero) unless every row came from the vector path; pgbench then exits non-zero.
+        const string Check = "SELECT 1 / coalesce(bool_and('vector' = ANY (signals) AND similarity IS NOT NULL)::int, 0) AS vector_used";
+        var scripts = new Dictionary<string, string>
+        {
+            // -M simple puts the value in the SQL text as is, so the variable carries its own quotes there.
+            ["simple"] = $"\\set n random(1, {facts.Length})\nSELECT quote_literal(q) AS q FROM (VALUES {values}) v(i, q) WHERE i = :n \\gset\n{Check} FROM recall(:q, k => 2);\n",
+            ["extended"] = $"\\set n random(1, {facts.Length})\nSELECT q FROM (VALUES {values}) v(i, q) WHERE i = :n \\gset\n{Check} FROM recall(:q, k => 2);\nCALL remember(:q);\n",
+        };
+        scripts["prepared"] = scripts["extended"];
+        var pgbench = Path.Combine(PostgresBinaries.Locate().BinDir, "pgbench");
+        if (!File.Exists(pgbench)) pgbench = "pgbench";
+        foreach (var (mode, script) in scripts)
+        {
+            var file = Path.Combine(Path.GetTempPath(), $"memorysql-pgbench-{Guid.NewGuid():N}.sql");
+            await File.WriteAllTextAsync(file, script);
+            try
+            {
+                var run = await ExternalProcess.RunAsync(pgbench, ["-n", "-M", mode, "-c", "3", "-j", "1", "-t", "20", "-f", file],
+                    _db.Endpoint(workspace).Environment());
+                run.AssertSucceeded();
+                Assert.Contains("number of failed transactions: 0", run.StdOut, StringComparison.Ordinal);
+                Assert.Contains("number of transactions actually processed: 60/60", run.StdOut, StringComparison.Ordinal);
+            }
+            finally
+            {
+                File.Delete(file);
+            }
+        }
+        await _db.AssertEmbeddedByTheProxyAsync(workspace, facts);
+    }
+
     /// <summary>
     /// A fact that runs only with psql 16 or newer, which has \bind; with older psql it is reported as skipped,
     /// with the reason (Debian 12's psql is 15).

@@ -28,12 +28,17 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
         _db.AssertEmbeddedByTheProxyAsync(workspace, Strings(report.GetProperty("written")));
 
     [Fact]
-    public async Task Psycopg_ServerSideParameters_RememberAndRecallUseTheProxysVector()
+    public async Task Psycopg_ServerSideParameters_RememberRecallReviseReflectUseTheProxysVector()
     {
         var (report, workspace) = await RunAsync("parameters");
         AssertVector(report.GetProperty("recall"), "Dana prefers window seats on long flights");
         Assert.Equal(4, report.GetProperty("ids").GetArrayLength());
+        Assert.True(Guid.TryParse(report.GetProperty("revised_id").GetString(), out _));
+        Assert.Contains("vector", Strings(report.GetProperty("reflect_signals")));
+        Assert.True(report.GetProperty("reflect_sources").GetInt32() > 0);
         await AssertWrittenAreEmbeddedAsync(report, workspace);
+        var stored = await _db.StoredMemoriesAsync(workspace);
+        Assert.Equal("superseded", Assert.Single(stored, m => m.Content == "The quarterly report is due on the first Monday of April").Status);
     }
 
     [Fact]

@@ -62,8 +62,13 @@ def scenario_parameters():
         tagged = conn.execute("CALL remember(%s, tags => %s, importance => %s::real)",
                               ("Dana's seat preference was confirmed by email", ["travel", "seat"], 0.8)).fetchone()[0]
         recalled = rows(conn.execute(RECALL, ("window seat on a flight", 3)))
-        return {"written": FACTS[:3] + ["Dana's seat preference was confirmed by email"],
-                "ids": ids + [str(tagged)], "recall": recalled}
+        # The other rewritten routines: revise (a new version gets the proxy's vector) and reflect (recall inside).
+        revised_text = "The quarterly report is now due on the second Monday of April"
+        revised = conn.execute("CALL revise(%s, %s)", (ids[1], revised_text)).fetchone()[0]
+        reflection = conn.execute("SELECT reflect(%s, k => %s, record => false)", ("Dana seat preference", 3)).fetchone()[0]
+        return {"written": FACTS[:1] + FACTS[2:3] + ["Dana's seat preference was confirmed by email", revised_text],
+                "ids": ids + [str(tagged)], "recall": recalled, "revised_id": str(revised),
+                "reflect_signals": reflection.get("signals"), "reflect_sources": len(reflection.get("sources") or [])}
 
 
 def scenario_prepared():
