@@ -181,6 +181,29 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
     }
 
     [Fact]
+    public async Task Psycopg_Latin1ClientEncoding_StoresTheTextIntact_AndNeverAWrongEmbedding()
+    {
+        var (report, workspace) = await RunAsync("latin1");
+        Assert.Equal("LATIN1", report.GetProperty("client_encoding").GetString());
+        var texts = Strings(report.GetProperty("texts"));
+        Assert.Equal(texts, Strings(report.GetProperty("stored"))); // read back through the same connection
+        var stored = await _db.StoredMemoriesAsync(workspace);
+        Assert.Equal(texts, stored.Take(2).Select(m => m.Content)); // and as the database holds them
+        Assert.Contains("Zoë's café in Zürich has crème brûlée", Contents(report.GetProperty("recall")));
+        Assert.Contains("Señora Müller prefers the façade room", Contents(report.GetProperty("recall_bound")));
+        // The proxy reads memory texts as UTF-8 only: in another encoding it must leave them to the embed worker
+        // rather than embed garbled text.
+        await _db.AssertNoWrongEmbeddingAsync(workspace);
+        // A statement rewritten under UTF8 and bound after SET client_encoding: intact text, no vector from the proxy;
+        // after RESET the proxy embeds again.
+        Assert.Equal("UTF8", report.GetProperty("encoding_after_reset").GetString());
+        var switched = Strings(report.GetProperty("switched"));
+        Assert.Null(Assert.Single(stored, m => m.Content == switched[0]).Embedding);
+        foreach (var text in Strings(report.GetProperty("utf8_texts")))
+            Assert.NotNull(Assert.Single(stored, m => m.Content == text).Embedding);
+    }
+
+    [Fact]
     public async Task Psycopg_SameRecallDirectlyToPostgres_FallsBackToLexical()
     {
         var (report, workspace) = await RunAsync("direct_control");

@@ -104,6 +104,17 @@ public class MemoryProxyFixture : TestDatabase
         Assert.Equal(0L, queued);
     }
 
+    /// <summary>Checks, as the admin, that every embedding stored in the workspace is the builtin embedding of its memory's own text.</summary>
+    public async Task AssertNoWrongEmbeddingAsync(TestRole workspace)
+    {
+        foreach (var memory in await StoredMemoriesAsync(workspace))
+        {
+            if (memory.Embedding is null) continue;
+            var similarity = Cosine(memory.Embedding, Embeddings.Embed(memory.Content));
+            Assert.True(similarity > 0.999, $"the embedding stored for '{memory.Content}' is not the embedding of that text (cosine {similarity.ToString(CultureInfo.InvariantCulture)})");
+        }
+    }
+
     private static double Cosine(float[] a, float[] b)
     {
         Assert.Equal(b.Length, a.Length);

@@ -301,6 +301,30 @@ def scenario_blank_texts():
     return report
 
 
+def scenario_latin1():
+    """client_encoding LATIN1: the texts arrive in LATIN1 bytes, as literals and as parameters."""
+    texts = ["Zoë's café in Zürich has crème brûlée", "Señora Müller prefers the façade room"]
+    with connect(autocommit=True, client_encoding="latin1") as conn:
+        encoding = conn.execute("SHOW client_encoding").fetchone()[0]
+        psycopg.ClientCursor(conn).execute("CALL remember(%s)", (texts[0],))
+        conn.execute("CALL remember(%s)", (texts[1],))
+        recalled = rows(psycopg.ClientCursor(conn).execute(RECALL, ("café in Zürich", 2)))
+        recalled_bound = rows(conn.execute(RECALL, ("façade room", 2)))
+        stored = [r[0] for r in conn.execute("SELECT content FROM memory.memories ORDER BY created_at").fetchall()]
+    # Switching during a session: a statement prepared (and rewritten) under UTF8, bound after SET client_encoding.
+    switched = ["Prepared under UTF8, bound in LATIN1: Ærø and Öland", "Back in UTF8 — embedded by the proxy again"]
+    with connect(autocommit=True) as conn:
+        remember = "CALL remember(%s, kind => %s)"
+        conn.execute(remember, ("Prepared while the connection spoke UTF8", "fact"), prepare=True)
+        conn.execute("SET client_encoding = 'LATIN1'")
+        conn.execute(remember, (switched[0], "fact"), prepare=True)
+        conn.execute("RESET client_encoding")
+        conn.execute(remember, (switched[1], "fact"), prepare=True)
+        after = conn.execute("SHOW client_encoding").fetchone()[0]
+    return {"client_encoding": encoding, "texts": texts, "stored": stored, "recall": recalled, "recall_bound": recalled_bound,
+            "switched": switched, "encoding_after_reset": after, "utf8_texts": ["Prepared while the connection spoke UTF8", switched[1]]}
+
+
 def scenario_direct_control():
     """The same recall through the proxy and directly to PostgreSQL: only the proxy supplies the vector."""
     with connect(autocommit=True) as conn:
