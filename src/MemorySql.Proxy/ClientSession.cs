@@ -42,6 +42,7 @@ internal sealed class ClientSession
     private Task? _relays;
     private bool _clientIsTls;
     private RewriteSession? _rewrite;
+    private string? _clientEncoding;
 
     public ClientSession(ProxyRuntime runtime, Socket socket)
     {
@@ -226,6 +227,12 @@ internal sealed class ClientSession
                 case BackendCode.NegotiateProtocolVersion:
                     break; // the proxy asked for plain 3.0; the client's negotiation is with the proxy
                 case BackendCode.ParameterStatus:
+                {
+                    var (name, value) = BackendInspector.ReadParameterStatus(m.Payload);
+                    if (name == "client_encoding") _clientEncoding = value; // the rewrite reads texts as UTF-8 only
+                    toClient.WriteBytes(m.ToWire());
+                    break;
+                }
                 case BackendCode.NoticeResponse:
                     toClient.WriteBytes(m.ToWire());
                     break;
@@ -322,7 +329,7 @@ internal sealed class ClientSession
     {
         _clock.Touch();
         IsRelaying = true;
-        _rewrite = _runtime.Plans is null ? null : new RewriteSession(_runtime.Plans, _runtime.Embeddings!, _logger, Id);
+        _rewrite = _runtime.Plans is null ? null : new RewriteSession(_runtime.Plans, _runtime.Embeddings!, _logger, Id, _clientEncoding);
         var frontendInspector = new FrontendInspector(_runtime.Options.Limits.MaxMessageSize, _rewrite);
         var backendInspector = new BackendInspector(_upstreamProcessId, _processId, _rewrite);
         var frontend = new Relay(_clientReader!, _upstreamSink!, frontendInspector, _clock);

@@ -32,14 +32,37 @@ internal sealed class RewriteSession
     private long _syncsSent;
     private long _readySeen;
     private CancellationTokenSource? _embedding;
+    private volatile bool _clientEncodingIsUtf8;
 
-    public RewriteSession(PlanCache plans, IEmbeddingProvider embeddings, ILogger logger, long sessionId)
+    /// <param name="clientEncoding">The session's client_encoding as the server reported it at startup (null: not reported).</param>
+    public RewriteSession(PlanCache plans, IEmbeddingProvider embeddings, ILogger logger, long sessionId, string? clientEncoding = null)
     {
         _plans = plans;
         _embeddings = embeddings;
         _logger = logger;
         _sessionId = sessionId;
+        _clientEncodingIsUtf8 = clientEncoding is null || IsUtf8(clientEncoding);
     }
+
+    /// <summary>
+    /// False while the client's encoding is not UTF-8: memory texts are then not read (they would be decoded
+    /// wrongly, and a rewritten SQL text re-encoded as UTF-8 would corrupt the client's other literals), so
+    /// statements pass unchanged and the routines leave the embedding to the embed worker.
+    /// </summary>
+    public bool ClientEncodingIsUtf8 => _clientEncodingIsUtf8;
+
+    /// <summary>A ParameterStatus from the server: follows client_encoding (set at startup, by SET, or reset).</summary>
+    public void OnParameterStatus(string name, string value)
+    {
+        if (!string.Equals(name, "client_encoding", StringComparison.Ordinal)) return;
+        var utf8 = IsUtf8(value);
+        if (utf8 != _clientEncodingIsUtf8)
+            _logger.LogDebug("Session {Session}: client_encoding {Encoding}: memory calls {State}", _sessionId, value, utf8 ? "are rewritten" : "pass unchanged");
+        _clientEncodingIsUtf8 = utf8;
+    }
+
+    // PostgreSQL reports the canonical name ("UTF8" also for SET client_encoding = 'unicode' or 'utf-8').
+    private static bool IsUtf8(string encoding) => string.Equals(encoding, "UTF8", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>True when a Bind may need values appended.</summary>
     public bool HasRewrittenStatements => _statements.Count > 0;
@@ -57,11 +80,11 @@ internal sealed class RewriteSession
             var sql = payload[(nameEnd + 1)..];
             var sqlEnd = sql.IndexOf((byte)0);
             if (sqlEnd < 0) return false;
-            if (_plans.Rewriter.Prefilter.MightContainCall(sql[..sqlEnd])) return true;
+            if (_clientEncodingIsUtf8 && _plans.Rewriter.Prefilter.MightContainCall(sql[..sqlEnd])) return true;
             if (_statements.Count > 0) _statements.Remove(Encoding.UTF8.GetString(payload[..nameEnd])); // a new statement under that name
             return false;
         }
-        return _plans.Rewriter.Prefilter.MightContainCall(payload);
+        return _clientEncodingIsUtf8 && _plans.Rewriter.Prefilter.MightContainCall(payload);
     }
 
     /// <summary>Bind: true when it binds a statement the proxy rewrote.</summary>
@@ -180,12 +203,14 @@ internal sealed class RewriteSession
         if (values.Length != rewrite.VisibleParameters) return message.ToArray(); // PostgreSQL reports the count mismatch
 
         // The texts to embed: each injected parameter's source $n, in text or binary format (both UTF-8 for text).
+        // Bound since the client left UTF-8: the statement still needs its values, NULL vectors (the worker embeds).
         var texts = new List<string>();
         var textIndex = new int[rewrite.Injected.Count];
+        var utf8 = _clientEncodingIsUtf8;
         for (var k = 0; k < rewrite.Injected.Count; k++)
         {
             var (length, offset) = values[rewrite.Injected[k].SourceParameter - 1];
-            if (length < 0)
+            if (length < 0 || !utf8)
             {
                 textIndex[k] = -1;
                 continue;
