@@ -204,6 +204,16 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
     }
 
     [Fact]
+    public async Task Psycopg_StandardConformingStringsOff_BackslashEscapedLiteralsStayIntact_AndNeverAWrongEmbedding()
+    {
+        var (report, workspace) = await RunAsync("scs_off");
+        Assert.Equal(Strings(report.GetProperty("expected")), Strings(report.GetProperty("stored")));
+        Assert.Contains("Dana's seat, by the window", Contents(report.GetProperty("recall")));
+        await _db.AssertNoWrongEmbeddingAsync(workspace);
+        AssertExactMatch(report.GetProperty("recall_after_reset"), "Dana prefers window seats on long flights");
+    }
+
+    [Fact]
     public async Task Psycopg_SameRecallDirectlyToPostgres_FallsBackToLexical()
     {
         var (report, workspace) = await RunAsync("direct_control");

@@ -325,6 +325,25 @@ def scenario_latin1():
             "switched": switched, "encoding_after_reset": after, "utf8_texts": ["Prepared while the connection spoke UTF8", switched[1]]}
 
 
+def scenario_scs_off():
+    """standard_conforming_strings off: a backslash escapes in '…' literals, as PostgreSQL reads them then."""
+    with connect(autocommit=True) as conn:
+        conn.execute("SET standard_conforming_strings = off")
+        conn.execute("SET escape_string_warning = off")
+        # The server reads 'Dana\'s seat, by the window' as one literal: Dana's seat, by the window.
+        conn.execute("CALL remember('Dana\\'s seat, by the window', kind => 'fact')")
+        # … and '\\x77indow' as "window": read with backslashes as plain characters, the text would be another.
+        conn.execute("CALL remember('Pixel sleeps by the \\x77indow')")
+        psycopg.ClientCursor(conn).execute("CALL remember(%s)", ("A back\\slash and a 'quote', in the text",))
+        recalled = rows(conn.execute("SELECT content, similarity, signals FROM recall('Dana\\'s seat', k => 2)"))
+        stored = [r[0] for r in conn.execute("SELECT content FROM memory.memories ORDER BY created_at").fetchall()]
+        conn.execute("RESET standard_conforming_strings")
+        remember_all(conn, FACTS[:1])
+        after = rows(conn.execute(RECALL, (FACTS[0], 1)))
+    return {"stored": stored, "expected": ["Dana's seat, by the window", "Pixel sleeps by the window", "A back\\slash and a 'quote', in the text"],
+            "recall": recalled, "recall_after_reset": after, "written": FACTS[:1]}
+
+
 def scenario_direct_control():
     """The same recall through the proxy and directly to PostgreSQL: only the proxy supplies the vector."""
     with connect(autocommit=True) as conn:
