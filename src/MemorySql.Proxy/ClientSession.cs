@@ -42,7 +42,7 @@ internal sealed class ClientSession
     private Task? _relays;
     private bool _clientIsTls;
     private RewriteSession? _rewrite;
-    private string? _clientEncoding;
+    private readonly List<(string Name, string Value)> _startupParameters = [];
 
     public ClientSession(ProxyRuntime runtime, Socket socket)
     {
@@ -228,8 +228,8 @@ internal sealed class ClientSession
                     break; // the proxy asked for plain 3.0; the client's negotiation is with the proxy
                 case BackendCode.ParameterStatus:
                 {
-                    var (name, value) = BackendInspector.ReadParameterStatus(m.Payload);
-                    if (name == "client_encoding") _clientEncoding = value; // the rewrite reads texts as UTF-8 only
+                    // The rewrite follows client_encoding and standard_conforming_strings from here on.
+                    _startupParameters.Add(BackendInspector.ReadParameterStatus(m.Payload));
                     toClient.WriteBytes(m.ToWire());
                     break;
                 }
@@ -329,7 +329,8 @@ internal sealed class ClientSession
     {
         _clock.Touch();
         IsRelaying = true;
-        _rewrite = _runtime.Plans is null ? null : new RewriteSession(_runtime.Plans, _runtime.Embeddings!, _logger, Id, _clientEncoding);
+        _rewrite = _runtime.Plans is null ? null : new RewriteSession(_runtime.Plans, _runtime.Embeddings!, _logger, Id);
+        foreach (var (name, value) in _startupParameters) _rewrite?.OnParameterStatus(name, value);
         var frontendInspector = new FrontendInspector(_runtime.Options.Limits.MaxMessageSize, _rewrite);
         var backendInspector = new BackendInspector(_upstreamProcessId, _processId, _rewrite);
         var frontend = new Relay(_clientReader!, _upstreamSink!, frontendInspector, _clock);

@@ -32,37 +32,47 @@ internal sealed class RewriteSession
     private long _syncsSent;
     private long _readySeen;
     private CancellationTokenSource? _embedding;
-    private volatile bool _clientEncodingIsUtf8;
+    private volatile bool _clientEncodingIsUtf8 = true;
+    private volatile bool _standardConformingStrings = true;
 
-    /// <param name="clientEncoding">The session's client_encoding as the server reported it at startup (null: not reported).</param>
-    public RewriteSession(PlanCache plans, IEmbeddingProvider embeddings, ILogger logger, long sessionId, string? clientEncoding = null)
+    public RewriteSession(PlanCache plans, IEmbeddingProvider embeddings, ILogger logger, long sessionId)
     {
         _plans = plans;
         _embeddings = embeddings;
         _logger = logger;
         _sessionId = sessionId;
-        _clientEncodingIsUtf8 = clientEncoding is null || IsUtf8(clientEncoding);
     }
 
     /// <summary>
-    /// False while the client's encoding is not UTF-8: memory texts are then not read (they would be decoded
-    /// wrongly, and a rewritten SQL text re-encoded as UTF-8 would corrupt the client's other literals), so
-    /// statements pass unchanged and the routines leave the embedding to the embed worker.
+    /// Whether Query and Parse texts are rewritten: only while the client's encoding is UTF-8 (texts are read as
+    /// UTF-8, and a rewritten text is sent as UTF-8: another encoding would garble the texts and corrupt the
+    /// client's other literals) and standard_conforming_strings is on (the lexer reads '…' that way; with it off,
+    /// '\x77' means "w"). Otherwise statements pass unchanged and the routines leave the embedding to the embed
+    /// worker, which reads the stored text.
     /// </summary>
-    public bool ClientEncodingIsUtf8 => _clientEncodingIsUtf8;
+    public bool RewritesSql => _clientEncodingIsUtf8 && _standardConformingStrings;
 
-    /// <summary>A ParameterStatus from the server: follows client_encoding (set at startup, by SET, or reset).</summary>
+    /// <summary>
+    /// A ParameterStatus from the server (at startup, and after SET/RESET): follows client_encoding and
+    /// standard_conforming_strings.
+    /// </summary>
     public void OnParameterStatus(string name, string value)
     {
-        if (!string.Equals(name, "client_encoding", StringComparison.Ordinal)) return;
-        var utf8 = IsUtf8(value);
-        if (utf8 != _clientEncodingIsUtf8)
-            _logger.LogDebug("Session {Session}: client_encoding {Encoding}: memory calls {State}", _sessionId, value, utf8 ? "are rewritten" : "pass unchanged");
-        _clientEncodingIsUtf8 = utf8;
+        switch (name)
+        {
+            case "client_encoding":
+                // PostgreSQL reports the canonical name ("UTF8" also after SET client_encoding = 'unicode').
+                _clientEncodingIsUtf8 = string.Equals(value, "UTF8", StringComparison.OrdinalIgnoreCase);
+                break;
+            case "standard_conforming_strings":
+                _standardConformingStrings = !string.Equals(value, "off", StringComparison.OrdinalIgnoreCase);
+                break;
+            default:
+                return;
+        }
+        _logger.LogDebug("Session {Session}: {Name} = {Value}: memory calls in SQL texts {State}", _sessionId, name, value,
+            RewritesSql ? "are rewritten" : "pass unchanged");
     }
-
-    // PostgreSQL reports the canonical name ("UTF8" also for SET client_encoding = 'unicode' or 'utf-8').
-    private static bool IsUtf8(string encoding) => string.Equals(encoding, "UTF8", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>True when a Bind may need values appended.</summary>
     public bool HasRewrittenStatements => _statements.Count > 0;
@@ -80,11 +90,11 @@ internal sealed class RewriteSession
             var sql = payload[(nameEnd + 1)..];
             var sqlEnd = sql.IndexOf((byte)0);
             if (sqlEnd < 0) return false;
-            if (_clientEncodingIsUtf8 && _plans.Rewriter.Prefilter.MightContainCall(sql[..sqlEnd])) return true;
+            if (RewritesSql && _plans.Rewriter.Prefilter.MightContainCall(sql[..sqlEnd])) return true;
             if (_statements.Count > 0) _statements.Remove(Encoding.UTF8.GetString(payload[..nameEnd])); // a new statement under that name
             return false;
         }
-        return _clientEncodingIsUtf8 && _plans.Rewriter.Prefilter.MightContainCall(payload);
+        return RewritesSql && _plans.Rewriter.Prefilter.MightContainCall(payload);
     }
 
     /// <summary>Bind: true when it binds a statement the proxy rewrote.</summary>
@@ -204,6 +214,7 @@ internal sealed class RewriteSession
 
         // The texts to embed: each injected parameter's source $n, in text or binary format (both UTF-8 for text).
         // Bound since the client left UTF-8: the statement still needs its values, NULL vectors (the worker embeds).
+        // (standard_conforming_strings does not matter here: bound values are not quoted.)
         var texts = new List<string>();
         var textIndex = new int[rewrite.Injected.Count];
         var utf8 = _clientEncodingIsUtf8;
