@@ -102,6 +102,29 @@ public sealed partial class PsqlClientTests : IClassFixture<MemoryProxyFixture>
         await _db.AssertEmbeddedByTheProxyAsync(workspace, texts);
     }
 
+    [Fact]
+    public async Task Psql_SqlLevelPrepareAndExecute_Works_ButRanksLexically()
+    {
+        // A documented limit (docs/proxy.md): the text of EXECUTE name('…') is not at a memory call, so the
+        // proxy cannot embed it; the routine falls back to lexical ranking and says so. Literal calls still work.
+        var workspace = await _db.NewWorkspaceAsync("psql_prepare");
+        var script = $"""
+            CALL remember('Dana prefers window seats on long flights');
+            PREPARE remember_it(text) AS SELECT memory_id FROM memory.store($1);
+            EXECUTE remember_it('Lisbon is the city Dana usually flies from');
+            PREPARE recall_it(text) AS {RecallJson}($1, k => 1);
+            EXECUTE recall_it('window seats on flights');
+            {RecallJson}('window seats on flights', k => 1);
+            """;
+        var recalls = JsonLines(await PsqlAsync(workspace, script, []));
+        Assert.Equal(2, recalls.Count);
+        AssertLexicalFallback(recalls[0]);
+        AssertVector(recalls[1], "Dana prefers window seats on long flights");
+        var stored = await _db.StoredMemoriesAsync(workspace);
+        Assert.NotNull(Assert.Single(stored, m => m.Content == "Dana prefers window seats on long flights").Embedding);
+        Assert.Null(Assert.Single(stored, m => m.Content == "Lisbon is the city Dana usually flies from").Embedding); // queued for the worker
+    }
+
     [PsqlBindFact]
     public async Task Psql_BindMetaCommand_SendsTheTextAsAParameter_AndRecallUsesTheProxysVector()
     {
