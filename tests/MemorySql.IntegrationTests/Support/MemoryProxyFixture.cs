@@ -13,9 +13,10 @@ namespace MemorySql.IntegrationTests.Support;
 /// The embed worker is deliberately <b>not</b> running: every embedding a test finds was written by the
 /// proxy on the way, and a recall sent directly to PostgreSQL has no vector (its query is only queued).
 /// </summary>
-public class MemoryProxyFixture : TestDatabase
+public sealed class MemoryProxyFixture : TestDatabase
 {
-    // Workspace roles are created one at a time (GRANT memory_user by concurrent classes updates one group role).
+    // Roles are cluster-wide and the test classes run in parallel: workspaces are created one at a time
+    // (concurrent role changes can fail with "tuple concurrently updated").
     private static readonly SemaphoreSlim RoleCreation = new(1, 1);
 
     public BuiltinEmbeddingProvider Embeddings { get; } = new();
