@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure what MemorySql needs is installed: the .NET SDK, PostgreSQL >= 15 server programs and pgvector.
-# With --test it also installs what the test suite needs (psql, pgbench, pgbouncer, psycopg, the JDBC driver).
+# With --test it also installs what the test suite needs (psql, pgbench, pgbouncer, psycopg, a JDK and the
+# JDBC driver, node and npm).
 # Idempotent and quick when everything is present. Where it cannot install (not root, unknown distribution)
 # it stops and prints the exact commands to run.
 set -euo pipefail
@@ -137,9 +138,14 @@ if [ "$want_test_tools" = 1 ]; then
   command -v psql >/dev/null || missing+=("postgresql-client")
   [ -x "$bin/pgbench" ] || command -v pgbench >/dev/null || missing+=("postgresql-contrib")
   command -v pgbouncer >/dev/null || missing+=(pgbouncer)
-  python3 -c 'import psycopg' 2>/dev/null || /usr/bin/python3 -c 'import psycopg' 2>/dev/null || missing+=(python3-psycopg)
+  # The client tests run Debian's /usr/bin/python3 (a pyenv python3 on PATH usually lacks psycopg).
+  /usr/bin/python3 -c 'import psycopg' 2>/dev/null || missing+=(python3-psycopg)
   [ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
-  command -v java >/dev/null || missing+=(default-jdk-headless)
+  # The JDBC client is compiled at test time: a JRE alone is not enough.
+  { command -v javac >/dev/null && command -v java >/dev/null; } || missing+=(default-jdk-headless)
+  # node-postgres itself comes from npm (tests/clients/node/package-lock.json), installed by ./test.sh.
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}" || { printf 'The tests need: %s\n' "${pending[@]}" >&2; exit 1; }
   fi

@@ -42,6 +42,7 @@ internal sealed class ClientSession
     private Task? _relays;
     private bool _clientIsTls;
     private RewriteSession? _rewrite;
+    private readonly List<(string Name, string Value)> _startupParameters = [];
 
     public ClientSession(ProxyRuntime runtime, Socket socket)
     {
@@ -226,6 +227,12 @@ internal sealed class ClientSession
                 case BackendCode.NegotiateProtocolVersion:
                     break; // the proxy asked for plain 3.0; the client's negotiation is with the proxy
                 case BackendCode.ParameterStatus:
+                {
+                    // The rewrite follows client_encoding and standard_conforming_strings from here on.
+                    _startupParameters.Add(BackendInspector.ReadParameterStatus(m.Payload));
+                    toClient.WriteBytes(m.ToWire());
+                    break;
+                }
                 case BackendCode.NoticeResponse:
                     toClient.WriteBytes(m.ToWire());
                     break;
@@ -323,6 +330,7 @@ internal sealed class ClientSession
         _clock.Touch();
         IsRelaying = true;
         _rewrite = _runtime.Plans is null ? null : new RewriteSession(_runtime.Plans, _runtime.Embeddings!, _logger, Id);
+        foreach (var (name, value) in _startupParameters) _rewrite?.OnParameterStatus(name, value);
         var frontendInspector = new FrontendInspector(_runtime.Options.Limits.MaxMessageSize, _rewrite);
         var backendInspector = new BackendInspector(_upstreamProcessId, _processId, _rewrite);
         var frontend = new Relay(_clientReader!, _upstreamSink!, frontendInspector, _clock);

@@ -114,6 +114,8 @@ internal sealed class BackendInspector : IRelayInspector
             BackendCode.NotificationResponse when _upstreamProcessId != 0 && header.PayloadLength >= 4 => MessageAction.Intercept,
             BackendCode.ParseComplete or BackendCode.CloseComplete when _rewrite is { HasPendingDrops: true } => MessageAction.ForwardWhole,
             BackendCode.ParameterDescription when _rewrite is { HasPendingDescribes: true } => MessageAction.ForwardWhole,
+            // Rare (startup and SET): the rewrite follows client_encoding.
+            BackendCode.ParameterStatus when _rewrite is not null => MessageAction.ForwardWhole,
             _ => MessageAction.Forward,
         };
     }
@@ -140,9 +142,26 @@ internal sealed class BackendInspector : IRelayInspector
             case BackendCode.ParameterDescription:
                 _hide = _rewrite!.ParametersToHide();
                 return _hide > 0;
+            case BackendCode.ParameterStatus:
+            {
+                var (name, value) = ReadParameterStatus((message.IsSingleSegment ? message.FirstSpan : message.ToArray())[MessageHeader.Size..]);
+                _rewrite!.OnParameterStatus(name, value);
+                return false;
+            }
             default:
                 return false;
         }
+    }
+
+    /// <summary>The payload of a ParameterStatus: two strings, the name and the value.</summary>
+    internal static (string Name, string Value) ReadParameterStatus(ReadOnlySpan<byte> payload)
+    {
+        var nameEnd = payload.IndexOf((byte)0);
+        if (nameEnd < 0) throw new PgProtocolException("the upstream server sent a ParameterStatus without a name");
+        var rest = payload[(nameEnd + 1)..];
+        var valueEnd = rest.IndexOf((byte)0);
+        if (valueEnd < 0) throw new PgProtocolException("the upstream server sent a ParameterStatus without a value");
+        return (System.Text.Encoding.UTF8.GetString(payload[..nameEnd]), System.Text.Encoding.UTF8.GetString(rest[..valueEnd]));
     }
 
     public ValueTask InterceptAsync(MessageHeader header, ReadOnlySequence<byte> message, MessageSink destination)

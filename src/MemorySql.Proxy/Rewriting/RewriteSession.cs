@@ -32,6 +32,8 @@ internal sealed class RewriteSession
     private long _syncsSent;
     private long _readySeen;
     private CancellationTokenSource? _embedding;
+    private volatile bool _clientEncodingIsUtf8 = true;
+    private volatile bool _standardConformingStrings = true;
 
     public RewriteSession(PlanCache plans, IEmbeddingProvider embeddings, ILogger logger, long sessionId)
     {
@@ -39,6 +41,37 @@ internal sealed class RewriteSession
         _embeddings = embeddings;
         _logger = logger;
         _sessionId = sessionId;
+    }
+
+    /// <summary>
+    /// Whether Query and Parse texts are rewritten: only while the client's encoding is UTF-8 (texts are read as
+    /// UTF-8, and a rewritten text is sent as UTF-8: another encoding would garble the texts and corrupt the
+    /// client's other literals) and standard_conforming_strings is on (the lexer reads '…' that way; with it off,
+    /// '\x77' means "w"). Otherwise statements pass unchanged and the routines leave the embedding to the embed
+    /// worker, which reads the stored text.
+    /// </summary>
+    public bool RewritesSql => _clientEncodingIsUtf8 && _standardConformingStrings;
+
+    /// <summary>
+    /// A ParameterStatus from the server (at startup, and after SET/RESET): follows client_encoding and
+    /// standard_conforming_strings.
+    /// </summary>
+    public void OnParameterStatus(string name, string value)
+    {
+        switch (name)
+        {
+            case "client_encoding":
+                // PostgreSQL reports the canonical name ("UTF8" also after SET client_encoding = 'unicode').
+                _clientEncodingIsUtf8 = string.Equals(value, "UTF8", StringComparison.OrdinalIgnoreCase);
+                break;
+            case "standard_conforming_strings":
+                _standardConformingStrings = !string.Equals(value, "off", StringComparison.OrdinalIgnoreCase);
+                break;
+            default:
+                return;
+        }
+        _logger.LogDebug("Session {Session}: {Name} = {Value}: memory calls in SQL texts {State}", _sessionId, name, value,
+            RewritesSql ? "are rewritten" : "pass unchanged");
     }
 
     /// <summary>True when a Bind may need values appended.</summary>
@@ -57,11 +90,11 @@ internal sealed class RewriteSession
             var sql = payload[(nameEnd + 1)..];
             var sqlEnd = sql.IndexOf((byte)0);
             if (sqlEnd < 0) return false;
-            if (_plans.Rewriter.Prefilter.MightContainCall(sql[..sqlEnd])) return true;
+            if (RewritesSql && _plans.Rewriter.Prefilter.MightContainCall(sql[..sqlEnd])) return true;
             if (_statements.Count > 0) _statements.Remove(Encoding.UTF8.GetString(payload[..nameEnd])); // a new statement under that name
             return false;
         }
-        return _plans.Rewriter.Prefilter.MightContainCall(payload);
+        return RewritesSql && _plans.Rewriter.Prefilter.MightContainCall(payload);
     }
 
     /// <summary>Bind: true when it binds a statement the proxy rewrote.</summary>
@@ -110,7 +143,9 @@ internal sealed class RewriteSession
         if (plan is null || plan.LiteralTexts.Count == 0) return message.ToArray();
         var (vectors, failure) = await EmbedAsync(plan.LiteralTexts).ConfigureAwait(false);
         if (failure is not null) return new MessageBuilder().Query(FailingStatement(failure)).ToArray();
-        return new MessageBuilder().Query(plan.RenderWithLiterals(vectors!, _embeddings.Model)).ToArray();
+        // A blank text is bad input, not something to embed: PostgreSQL's own check reports it (22023).
+        if (!AllEmbedded(vectors!, out var embedded)) return message.ToArray();
+        return new MessageBuilder().Query(plan.RenderWithLiterals(embedded, _embeddings.Model)).ToArray();
     }
 
     /// <summary>A Parse with memory calls: literal texts inlined, parameter texts get an injected $k::vector.</summary>
@@ -138,7 +173,9 @@ internal sealed class RewriteSession
                 // The statement reports the failure when it runs (Execute), inside the client's own pipeline.
                 return ParseMessage(name, FailingStatement(failure), []);
             }
-            literalVectors = vectors!;
+            // A blank literal text is bad input: the statement goes as the client wrote it and PostgreSQL reports it.
+            if (!AllEmbedded(vectors!, out var embedded)) return message.ToArray();
+            literalVectors = embedded;
         }
         var visible = Math.Max(plan.MaxParameterNumber, types.Length);
         var rewrite = plan.RenderWithParameters(literalVectors, _embeddings.Model, visible + 1);
@@ -176,12 +213,15 @@ internal sealed class RewriteSession
         if (values.Length != rewrite.VisibleParameters) return message.ToArray(); // PostgreSQL reports the count mismatch
 
         // The texts to embed: each injected parameter's source $n, in text or binary format (both UTF-8 for text).
+        // Bound since the client left UTF-8: the statement still needs its values, NULL vectors (the worker embeds).
+        // (standard_conforming_strings does not matter here: bound values are not quoted.)
         var texts = new List<string>();
         var textIndex = new int[rewrite.Injected.Count];
+        var utf8 = _clientEncodingIsUtf8;
         for (var k = 0; k < rewrite.Injected.Count; k++)
         {
             var (length, offset) = values[rewrite.Injected[k].SourceParameter - 1];
-            if (length < 0)
+            if (length < 0 || !utf8)
             {
                 textIndex[k] = -1;
                 continue;
@@ -189,7 +229,7 @@ internal sealed class RewriteSession
             textIndex[k] = texts.Count;
             texts.Add(Encoding.UTF8.GetString(message.Span.Slice(offset, length)));
         }
-        string[] vectors = [];
+        string?[] vectors = [];
         if (texts.Count > 0)
         {
             var (embedded, failure) = await EmbedAsync(texts).ConfigureAwait(false);
@@ -220,12 +260,13 @@ internal sealed class RewriteSession
         }
         for (var k = 0; k < rewrite.Injected.Count; k++)
         {
-            if (textIndex[k] < 0)
+            // NULL text or blank text (nothing to embed; the routine reports a blank text itself) → NULL vector.
+            if (textIndex[k] < 0 || vectors[textIndex[k]] is null)
             {
                 b.WriteInt32(-1);
                 continue;
             }
-            var vector = Encoding.UTF8.GetBytes(vectors[textIndex[k]]);
+            var vector = Encoding.UTF8.GetBytes(vectors[textIndex[k]]!);
             b.WriteInt32(vector.Length).WriteBytes(vector);
         }
         b.WriteBytes(resultFormatsTail);
@@ -292,16 +333,29 @@ internal sealed class RewriteSession
 
     // ------------------------------------------------------------------ helpers
 
-    private async ValueTask<(string[]? Vectors, PgError? Failure)> EmbedAsync(IReadOnlyList<string> texts)
+    /// <summary>
+    /// The pgvector text form of each text's embedding, in order; null for a blank text (empty or white space),
+    /// which is not sent to the provider: it is bad input for the routine, and PostgreSQL's own argument check
+    /// (22023, naming the argument) is the right answer, not a provider error.
+    /// </summary>
+    private async ValueTask<(string?[]? Vectors, PgError? Failure)> EmbedAsync(IReadOnlyList<string> texts)
     {
+        var result = new string?[texts.Count];
+        var toEmbed = new List<string>(texts.Count);
+        foreach (var text in texts)
+            if (!string.IsNullOrWhiteSpace(text)) toEmbed.Add(text);
+        if (toEmbed.Count == 0) return (result, null);
+
         var cancel = new CancellationTokenSource();
         lock (_gate) _embedding = cancel;
         try
         {
-            var vectors = await _embeddings.EmbedAsync(texts, cancel.Token).ConfigureAwait(false);
-            if (vectors.Length != texts.Count)
-                throw new EmbeddingException(_embeddings.Model, $"returned {vectors.Length} vectors for {texts.Count} texts", isTransient: false);
-            return (vectors.Select(v => VectorText.Format(v)).ToArray(), null);
+            var vectors = await _embeddings.EmbedAsync(toEmbed, cancel.Token).ConfigureAwait(false);
+            if (vectors.Length != toEmbed.Count)
+                throw new EmbeddingException(_embeddings.Model, $"returned {vectors.Length} vectors for {toEmbed.Count} texts", isTransient: false);
+            for (int i = 0, v = 0; i < texts.Count; i++)
+                if (!string.IsNullOrWhiteSpace(texts[i])) result[i] = VectorText.Format(vectors[v++]);
+            return (result, null);
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
@@ -320,6 +374,13 @@ internal sealed class RewriteSession
             lock (_gate) _embedding = null;
             cancel.Dispose();
         }
+    }
+
+    /// <summary>True when every text got a vector (none was blank).</summary>
+    private static bool AllEmbedded(string?[] vectors, out string[] embedded)
+    {
+        embedded = Array.ConvertAll(vectors, v => v ?? "");
+        return Array.IndexOf(vectors, null) < 0;
     }
 
     /// <summary>
