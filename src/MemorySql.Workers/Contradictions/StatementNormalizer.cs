@@ -84,11 +84,16 @@ internal static partial class StatementNormalizer
             _ => " would",
         });
 
+        // Fillers go before the phrases are matched ("is currently based in" is "is based in"), and again
+        // after (a phrase may produce one: "these days" → "now").
         var joined = new StringBuilder(" ");
-        foreach (Match match in TokenRegex().Matches(lower)) joined.Append(match.Value).Append(' ');
+        foreach (Match match in TokenRegex().Matches(lower))
+        {
+            if (!Dropped.Contains(match.Value)) joined.Append(match.Value).Append(' ');
+        }
         var spaced = joined.ToString();
         foreach (var (from, to) in Phrases) spaced = spaced.Replace(" " + from + " ", " " + to + " ", StringComparison.Ordinal);
-        var words = spaced.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToList();
+        var words = spaced.Split(' ', StringSplitOptions.RemoveEmptyEntries).Where(w => !Dropped.Contains(w)).ToList();
 
         ReplaceSubject(words, entity);
 
@@ -104,7 +109,6 @@ internal static partial class StatementNormalizer
                 if (tokens.Count > 0 && tokens[^1] == "do" && i > 0 && DoSupport.Contains(words[i - 1])) tokens.RemoveAt(tokens.Count - 1);
                 continue;
             }
-            if (Dropped.Contains(word)) continue;
             tokens.Add(Stem(word));
         }
         return new NormalizedStatement(tokens, negations % 2 == 1);
@@ -128,12 +132,7 @@ internal static partial class StatementNormalizer
                 return;
             }
         }
-        if (words[0] == "the" && words.Count > 1 && words[1] == "user")
-        {
-            words.RemoveAt(0);
-            words[0] = Subject;
-        }
-        else if (Pronouns.Contains(words[0]))
+        if (Pronouns.Contains(words[0]))
         {
             words[0] = Subject;
         }
