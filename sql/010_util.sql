@@ -151,14 +151,50 @@ $$;
 COMMENT ON FUNCTION memory.content_hash(text) IS
   'SHA-256 of a text with surrounding whitespace trimmed and inner whitespace runs collapsed: the exact-duplicate key of memories and the key of cached query embeddings.';
 
--- Effective importance. Today: the stored importance (pinned memories count as at least 0.9). This is the
--- hook the decay worker's model plugs into later; recall, briefing and memories_current all call it.
-CREATE OR REPLACE FUNCTION memory.effective_importance(m memory.memories) RETURNS real
-LANGUAGE sql STABLE AS $$
-  SELECT CASE WHEN m.pinned THEN greatest(m.importance, 0.9::real) ELSE m.importance END
+-- Effective importance (docs/lifecycle.md): the stored importance, decayed with the time since the memory
+-- was last used (created, recalled or remembered again), never below a floor, lifted by how often it was
+-- used; pinned memories do not decay (and count as at least 0.9):
+--   pinned:    greatest(importance, 0.9)
+--   otherwise: least(1, importance · greatest(floor, 0.5 ^ (age / half_life)) · (1 + access_boost · ln(1 + access_count)))
+-- The pure form takes the policy's parameters, so a query computes it for many rows after looking the
+-- policy up once; it is a single expression and is inlined into the calling query.
+CREATE OR REPLACE FUNCTION memory.effective_importance(
+  importance real, pinned boolean, access_count integer, last_used timestamptz,
+  half_life interval, floor real, access_boost real, at timestamptz)
+RETURNS real
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN pinned THEN greatest(importance, 0.9::real)
+         ELSE least(1, importance
+                       -- exp() of a large negative number raises an underflow error: clamp (exp(-60) ≈ 1e-26).
+                       * greatest(floor, exp(greatest(-0.6931471805599453::float8 * greatest(extract(epoch FROM at - last_used)::float8, 0)
+                                                      / greatest(extract(epoch FROM half_life)::float8, 1), -60)))
+                       * (1 + greatest(access_boost, 0) * ln(1 + greatest(access_count, 0)::float8)))::real
+         END
 $$;
-COMMENT ON FUNCTION memory.effective_importance(memory.memories) IS
-  'Effective importance of a memory, 0–1: its importance (at least 0.9 when pinned). The single place time decay will be applied.';
+COMMENT ON FUNCTION memory.effective_importance(real, boolean, integer, timestamptz, interval, real, real, timestamptz) IS
+  'The decay formula with explicit parameters: pinned → greatest(importance, 0.9); else least(1, importance · greatest(floor, 0.5^(age/half_life)) · (1 + access_boost · ln(1 + access_count))), age = at − last_used (never negative). Inlined into queries; see docs/lifecycle.md.';
+
+-- The decay parameters of a workspace's policy (its row over the '*' defaults).
+CREATE OR REPLACE FUNCTION memory.decay_settings(workspace name DEFAULT NULL,
+  OUT half_life interval, OUT floor real, OUT access_boost real, OUT archive_threshold real, OUT archive_min_age interval)
+LANGUAGE sql STABLE AS $$
+  SELECT p.decay_half_life, p.decay_floor, memory.policy_number(p.settings, 'decay.access_boost', 0.2)::real,
+         p.archive_threshold, p.archive_min_age
+    FROM memory.policy(workspace) p
+$$;
+COMMENT ON FUNCTION memory.decay_settings(name) IS
+  'The decay parameters of a workspace (default: the current one) from its policy: decay_half_life, decay_floor, settings decay.access_boost (default 0.2), archive_threshold, archive_min_age.';
+
+-- The same for one memory row, looking its workspace's policy up: convenient for a few rows; views, recall
+-- and the decay pass look the policy up once and use the pure form.
+CREATE OR REPLACE FUNCTION memory.effective_importance(m memory.memories, at timestamptz DEFAULT now()) RETURNS real
+LANGUAGE sql STABLE AS $$
+  SELECT memory.effective_importance(m.importance, m.pinned, m.access_count, greatest(m.created_at, m.last_accessed_at),
+                                     d.half_life, d.floor, d.access_boost, at)
+    FROM memory.decay_settings(m.workspace) d
+$$;
+COMMENT ON FUNCTION memory.effective_importance(memory.memories, timestamptz) IS
+  'Effective importance of a memory, 0–1, at a time (default now): its importance decayed with the time since it was last used, per its workspace''s policy; pinned memories do not decay. See docs/lifecycle.md.';
 
 CREATE OR REPLACE FUNCTION memory.default_model() RETURNS text
 LANGUAGE sql STABLE AS $$

@@ -23,7 +23,8 @@ COMMENT ON FUNCTION memory.model_complete(name, text) IS
 -- The ranking weights and constants recall uses, from the workspace policy (one place to tune them).
 CREATE OR REPLACE FUNCTION memory.recall_settings(workspace name DEFAULT NULL)
 RETURNS TABLE (weight_vector float8, weight_lexical float8, weight_importance float8, weight_recency float8,
-               recency_half_life interval, bm25_k1 float8, bm25_b float8, candidates integer)
+               recency_half_life interval, bm25_k1 float8, bm25_b float8, candidates integer,
+               decay_half_life interval, decay_floor real, decay_access_boost real)
 LANGUAGE sql STABLE AS $$
   SELECT memory.policy_number(p.settings, 'recall.weight.vector', 0.6),
          memory.policy_number(p.settings, 'recall.weight.lexical', 0.25),
@@ -32,11 +33,12 @@ LANGUAGE sql STABLE AS $$
          coalesce((p.settings ->> 'recall.recency_half_life')::interval, interval '14 days'),
          memory.policy_number(p.settings, 'bm25.k1', 1.2),
          memory.policy_number(p.settings, 'bm25.b', 0.75),
-         memory.policy_number(p.settings, 'recall.candidates', 40)::integer
+         memory.policy_number(p.settings, 'recall.candidates', 40)::integer,
+         p.decay_half_life, p.decay_floor, memory.policy_number(p.settings, 'decay.access_boost', 0.2)::real
     FROM memory.policy(workspace) p
 $$;
 COMMENT ON FUNCTION memory.recall_settings(name) IS
-  'The fusion weights (vector, lexical, importance, recency), recency half-life, BM25 k1/b and candidate count recall uses for a workspace, from its policy settings.';
+  'The fusion weights (vector, lexical, importance, recency), recency half-life, BM25 k1/b, candidate count and decay parameters (for effective importance) recall uses for a workspace, from its policy.';
 
 CREATE OR REPLACE FUNCTION memory.recall_core(
   query text, k integer DEFAULT 10,
@@ -217,7 +219,8 @@ BEGIN
       SELECT m.id, m.content, m.type, m.kind, m.layer, m.entity, m.tags, m.metadata, m.status, m.created_at,
              m.valid_from, m.valid_to, s.sim AS similarity,
              coalesce(bx.bm25, 0)::real AS bm25,
-             memory.effective_importance(m) AS importance,
+             memory.effective_importance(m.importance, m.pinned, m.access_count, greatest(m.created_at, m.last_accessed_at),
+                                         $18, $19, $20, $6) AS importance,
              exp(ln(0.5) * greatest(extract(epoch FROM $6 - m.created_at), 0) / $7)::real AS recency
         FROM memory.memories m
         LEFT JOIN sims s ON s.memory_id = m.id
@@ -239,7 +242,8 @@ BEGIN
          ELSE 'SELECT NULL::uuid AS memory_id, NULL::real AS sim WHERE false' END)
     USING ws, terms, ids, cfg.bm25_k1, cfg.bm25_b, ref_time,
           greatest(extract(epoch FROM cfg.recency_half_life), 1)::float8,
-          w_vec, w_lex, cfg.weight_importance, cfg.weight_recency, w_total, min_score, k, qvec, st.idfs, st.avgdl
+          w_vec, w_lex, cfg.weight_importance, cfg.weight_recency, w_total, min_score, k, qvec, st.idfs, st.avgdl,
+          cfg.decay_half_life, cfg.decay_floor, cfg.decay_access_boost
   LOOP
     id := r.id; content := r.content; type := r.type; kind := r.kind; layer := r.layer; entity := r.entity;
     tags := r.tags; metadata := r.metadata; status := r.status; created_at := r.created_at;

@@ -7,6 +7,7 @@ LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_column
 DECLARE
   ent text := coalesce(p_entity, memory.scope_setting('entity'));
+  decay record := memory.decay_settings();
 BEGIN
   IF p_k IS NULL OR p_k < 1 OR p_k > 1000 THEN
     PERFORM memory.invalid('k', format('%s is outside 1..1000', coalesce(p_k::text, 'NULL')), 'Pass how many memories per section, e.g. k => 10.');
@@ -14,19 +15,24 @@ BEGIN
   IF ent = '*' THEN ent := NULL; END IF;
   RETURN QUERY
   WITH scope AS (
-    SELECT m.*, memory.effective_importance(m) AS eff FROM memory.memories m
+    SELECT m.*, memory.effective_importance(m.importance, m.pinned, m.access_count, greatest(m.created_at, m.last_accessed_at),
+                                            decay.half_life, decay.floor, decay.access_boost, now()) AS eff
+      FROM memory.memories m
      WHERE m.status = 'active' AND (m.expires_at IS NULL OR m.expires_at > now())
        AND (ent IS NULL OR m.entity = ent OR m.entity IS NULL)),
   pinned AS (
     SELECT s.id, 1 AS prio, 'pinned'::text AS reason, NULL::jsonb AS detail, s.eff AS rank_key
       FROM scope s WHERE s.pinned ORDER BY s.eff DESC, s.created_at DESC LIMIT p_k),
+  -- Both sides of every open contradiction case (memory.contradictions), newest cases first.
   contradiction AS (
-    SELECT x.id, 2, 'contradiction'::text, jsonb_build_object('conflicts_with', x.other, 'relation_created_at', x.at), x.w::real
-      FROM (SELECT a.source_id AS id, a.target_id AS other, a.created_at AS at, a.weight AS w FROM memory.associations a
-             WHERE a.relation = 'contradicts' AND NOT (a.metadata ? 'resolution')
+    SELECT x.id, 2, 'contradiction'::text,
+           jsonb_build_object('contradiction_id', x.case_id, 'conflicts_with', x.other, 'side', x.side,
+                              'verdict', x.verdict, 'detected_at', x.at), x.w::real
+      FROM (SELECT c.id AS case_id, c.newer_id AS id, c.older_id AS other, 'newer'::text AS side, c.verdict, c.created_at AS at, c.confidence AS w
+              FROM memory.contradiction_cases c WHERE c.state = 'open'
             UNION ALL
-            SELECT a.target_id, a.source_id, a.created_at, a.weight FROM memory.associations a
-             WHERE a.relation = 'contradicts' AND NOT (a.metadata ? 'resolution')) x
+            SELECT c.id, c.older_id, c.newer_id, 'older', c.verdict, c.created_at, c.confidence
+              FROM memory.contradiction_cases c WHERE c.state = 'open') x
       JOIN scope s ON s.id = x.id
      WHERE EXISTS (SELECT 1 FROM scope o WHERE o.id = x.other)
      ORDER BY x.at DESC LIMIT 2 * p_k),

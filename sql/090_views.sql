@@ -1,41 +1,32 @@
 -- Views. All are security_invoker, so row-level security of the caller applies to what they read.
 
+-- Effective importance with the workspace's policy joined once per workspace (not looked up per row).
 CREATE VIEW memory.memories_current WITH (security_invoker = true) AS
 SELECT m.id, m.workspace, m.entity, m.process, m.session_id, m.layer, m.type, m.kind, m.content, m.tags, m.metadata,
-       m.importance, memory.effective_importance(m) AS effective_importance, m.pinned, m.valid_from, m.valid_to,
+       m.importance,
+       memory.effective_importance(m.importance, m.pinned, m.access_count, greatest(m.created_at, m.last_accessed_at),
+                                   coalesce(p.decay_half_life, d.decay_half_life), coalesce(p.decay_floor, d.decay_floor),
+                                   memory.policy_number(CASE WHEN p.settings ? 'decay.access_boost' THEN p.settings ELSE d.settings END,
+                                                        'decay.access_boost', 0.2)::real,
+                                   now()) AS effective_importance,
+       m.pinned, m.valid_from, m.valid_to,
        m.created_at, m.updated_at, m.last_accessed_at, m.access_count, m.expires_at, m.source_id
   FROM memory.memories m
+  LEFT JOIN memory.policies p ON p.workspace = m.workspace
+  LEFT JOIN memory.policies d ON d.workspace = '*'
  WHERE m.status = 'active' AND (m.expires_at IS NULL OR m.expires_at > now());
-COMMENT ON VIEW memory.memories_current IS 'Active, unexpired memories with their effective importance (the decay hook).';
+COMMENT ON VIEW memory.memories_current IS 'Active, unexpired memories with their effective importance (decayed per the workspace policy; see docs/lifecycle.md).';
 
--- A contradiction is a contradicts edge between two active memories with no resolution yet in its
--- metadata (detection writes the edge; resolve_contradiction closes it).
+-- Open contradictions: cases nobody (no check, no person) has settled, between two memories that are both
+-- still active. The check worker and resolve_contradiction (sql/150_contradictions.sql) write the cases.
 CREATE VIEW memory.contradictions WITH (security_invoker = true) AS
-SELECT a.source_id, a.target_id, s.content AS source_content, t.content AS target_content,
-       coalesce(s.entity, t.entity) AS entity, a.weight AS confidence, a.metadata, a.created_at AS detected_at, a.workspace
-  FROM memory.associations a
-  JOIN memory.memories s ON s.id = a.source_id AND s.status = 'active'
-  JOIN memory.memories t ON t.id = a.target_id AND t.status = 'active'
- WHERE a.relation = 'contradicts' AND NOT (a.metadata ? 'resolution');
-COMMENT ON VIEW memory.contradictions IS 'Open conflicts: contradicts edges between two active memories without a resolution.';
-
-CREATE OR REPLACE PROCEDURE memory.resolve_contradiction(source uuid, target uuid, resolution text)
-LANGUAGE plpgsql AS $$
-BEGIN
-  IF resolution IS NULL OR length(btrim(resolution)) = 0 THEN
-    PERFORM memory.invalid('resolution', 'must not be empty', 'Say what was decided, e.g. ''kept source'', ''both true in different contexts''.');
-  END IF;
-  UPDATE memory.associations a
-     SET metadata = a.metadata || jsonb_build_object('resolution', btrim(resolution), 'resolved_at', now(), 'resolved_by', session_user),
-         updated_at = now()
-   WHERE a.source_id = resolve_contradiction.source AND a.target_id = resolve_contradiction.target AND a.relation = 'contradicts';
-  IF NOT FOUND THEN
-    PERFORM memory.invalid('source', format('no contradicts edge %s -> %s', source, target), 'SELECT * FROM memory.contradictions lists the open ones.');
-  END IF;
-  PERFORM memory.audit('resolve_contradiction', source, NULL, NULL, NULL, jsonb_build_object('target', target, 'resolution', btrim(resolution)));
-END
-$$;
-COMMENT ON PROCEDURE memory.resolve_contradiction(uuid, uuid, text) IS 'Closes an open contradiction by recording its resolution on the contradicts edge.';
+SELECT c.id, c.newer_id, c.older_id, n.content AS newer_content, o.content AS older_content, c.entity,
+       c.verdict, c.method, c.confidence, c.similarity, c.reason, c.detail, c.created_at AS detected_at, c.workspace
+  FROM memory.contradiction_cases c
+  JOIN memory.memories n ON n.id = c.newer_id AND n.status = 'active'
+  JOIN memory.memories o ON o.id = c.older_id AND o.status = 'active'
+ WHERE c.state = 'open';
+COMMENT ON VIEW memory.contradictions IS 'Open contradictions waiting for a decision (CALL resolve_contradiction(id, keep => ''newer''|''older''|''both'')): the two memories, how the conflict was found (verdict, method, confidence, reason) and when.';
 
 CREATE VIEW memory.stats WITH (security_invoker = true) AS
 SELECT 'memories'::text AS section, 'status:' || m.status AS key, count(*) AS value FROM memory.memories m GROUP BY m.status
@@ -53,6 +44,9 @@ UNION ALL
 SELECT 'extraction_queue', st.state, (SELECT count(*) FROM memory.extraction_queue q WHERE q.state = st.state)
   FROM (VALUES ('queued'), ('failed')) st(state)
 UNION ALL
+SELECT 'check_queue', st.state, (SELECT count(*) FROM memory.check_queue q WHERE q.state = st.state)
+  FROM (VALUES ('queued'), ('failed')) st(state)
+UNION ALL
 SELECT 'query_embeddings', st.state,
        (SELECT count(*) FROM memory.query_embeddings q
          WHERE CASE WHEN q.embedding IS NOT NULL THEN 'ready' WHEN q.last_error IS NULL THEN 'queued' ELSE 'failed' END = st.state)
@@ -64,8 +58,10 @@ SELECT 'sessions', s.status, count(*) FROM memory.sessions s GROUP BY s.status
 UNION ALL
 SELECT 'associations', a.relation, count(*) FROM memory.associations a GROUP BY a.relation
 UNION ALL
-SELECT 'contradictions', 'open', count(*) FROM memory.contradictions;
-COMMENT ON VIEW memory.stats IS 'Counts of the caller''s workspace (the admin sees all): memories by status, type and layer; embeddings per model; embedding and extraction queue depths (queued, failed); query embeddings; resources; sessions; edges; open contradictions.';
+SELECT 'contradictions', 'open', count(*) FROM memory.contradictions
+UNION ALL
+SELECT 'contradictions', 'resolved:' || c.resolution, count(*) FROM memory.contradiction_cases c WHERE c.state = 'resolved' GROUP BY c.resolution;
+COMMENT ON VIEW memory.stats IS 'Counts of the caller''s workspace (the admin sees all): memories by status, type and layer; embeddings per model; embedding, extraction and check queue depths (queued, failed); query embeddings; resources; sessions; edges; open and resolved contradictions.';
 
 CREATE VIEW memory.embedding_status WITH (security_invoker = true) AS
 SELECT 'memory'::text AS source, q.memory_id, q.model, q.workspace, q.state, q.attempts, q.last_error, q.run_after,

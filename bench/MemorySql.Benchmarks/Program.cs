@@ -7,6 +7,8 @@ namespace MemorySql.Benchmarks;
 ///   embed-throughput [--count N] [--rounds N] [--batch N]        builtin provider, texts/s on one thread
 ///   embed-worker [--count N] [--runs N] [--connection CS] …       embed worker end to end against PostgreSQL
 ///   vector-transfer [--batch N] [--iterations N]                  the worker's write statement: binary real[] vs text
+///   decay-pass [--count N] [--runs N] [--batch N]                 a decay pass over N memories (memory.archive_decayed)
+///   check [--count N] [--runs N] [--concurrency N] [--batch N]    dedup/contradiction checks per second (check worker)
 ///   (anything else)                                                BenchmarkDotNet, e.g. --filter '*Builtin*'
 /// </summary>
 internal static class Program
@@ -23,6 +25,10 @@ internal static class Program
                 return await EmbedWorkerThroughput.RunAsync(rest);
             case "vector-transfer":
                 return await VectorTransferBenchmark.RunAsync(rest);
+            case "decay-pass":
+                return await LifecycleBenchmarks.DecayAsync(rest);
+            case "check":
+                return await LifecycleBenchmarks.CheckAsync(rest);
             default:
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
                 return 0;

@@ -1,5 +1,8 @@
 using MemorySql.Embeddings;
+using MemorySql.Embeddings.Llm;
+using MemorySql.Workers.Check;
 using MemorySql.Workers.Common;
+using MemorySql.Workers.Decay;
 using MemorySql.Workers.Embed;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -15,11 +18,12 @@ namespace MemorySql.Workers;
 public static class WorkerServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers the workers enabled in <paramref name="configuration"/> (today: the embed worker,
-    /// <c>Workers:Embed</c>) as hosted services, plus a <see cref="WorkerHealthRegistry"/> to read their health.
-    /// Needs an <see cref="IEmbeddingProvider"/> (see <c>AddMemorySqlEmbeddings</c>). The workers connect through
-    /// <paramref name="adminDataSource"/>, which must log in as the owner of the memory schema; the container
-    /// disposes it.
+    /// Registers the workers enabled in <paramref name="configuration"/> as hosted services — the embed worker
+    /// (<c>Workers:Embed</c>), the decay worker (<c>Workers:Decay</c>) and the dedup/contradiction check worker
+    /// (<c>Workers:Check</c>) — plus a <see cref="WorkerHealthRegistry"/> to read their health. Needs an
+    /// <see cref="IEmbeddingProvider"/> (see <c>AddMemorySqlEmbeddings</c>); an <see cref="ILlmProvider"/>, when
+    /// registered, judges contradictions. The workers connect through <paramref name="adminDataSource"/>, which
+    /// must log in as the owner of the memory schema; the container disposes it.
     /// </summary>
     public static IServiceCollection AddMemorySqlWorkers(this IServiceCollection services, IConfiguration configuration,
         Func<IServiceProvider, NpgsqlDataSource> adminDataSource)
@@ -42,6 +46,33 @@ public static class WorkerServiceCollectionExtensions
                 sp.GetRequiredService<ILogger<EmbedWorker>>(),
                 sp.GetRequiredService<WorkerHealthRegistry>()));
             services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<EmbedWorker>());
+        }
+
+        services.AddOptions<DecayWorkerOptions>().Bind(configuration.GetSection(DecayWorkerOptions.SectionName));
+        var decay = new DecayWorkerOptions();
+        configuration.GetSection(DecayWorkerOptions.SectionName).Bind(decay);
+        if (decay.Enabled)
+        {
+            services.TryAddSingleton(sp => new DecayWorker(
+                sp.GetRequiredService<WorkerDataSource>().DataSource,
+                sp.GetRequiredService<IOptions<DecayWorkerOptions>>().Value,
+                sp.GetRequiredService<ILogger<DecayWorker>>(),
+                sp.GetRequiredService<WorkerHealthRegistry>()));
+            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<DecayWorker>());
+        }
+
+        services.AddOptions<CheckWorkerOptions>().Bind(configuration.GetSection(CheckWorkerOptions.SectionName));
+        var check = new CheckWorkerOptions();
+        configuration.GetSection(CheckWorkerOptions.SectionName).Bind(check);
+        if (check.Enabled)
+        {
+            services.TryAddSingleton(sp => new CheckWorker(
+                sp.GetRequiredService<WorkerDataSource>().DataSource,
+                sp.GetRequiredService<IOptions<CheckWorkerOptions>>().Value,
+                sp.GetRequiredService<ILogger<CheckWorker>>(),
+                sp.GetRequiredService<WorkerHealthRegistry>(),
+                sp.GetService<ILlmProvider>()));
+            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<CheckWorker>());
         }
         return services;
     }

@@ -33,10 +33,10 @@ public sealed class BriefingReflectIngestTests : IClassFixture<TestDatabase>
         Assert.Equal("pinned", rows[0]["reason"]);
         Assert.Contains(b.ToString(), (string)rows.First(r => (Guid)r["id"]! == a)["detail"]!);
         Assert.Equal(rows.Count, rows.Select(r => r["id"]).Distinct().Count());
-        var open = Assert.Single(await ws.DataSource.QueryAsync("SELECT source_id, target_id FROM memory.contradictions"));
-        Assert.Equal(b, open["source_id"]);
-        Assert.Equal(1L, await ws.ScalarAsync<long>("SELECT value FROM memory.stats WHERE section = 'contradictions'"));
-        await ws.ExecuteAsync("CALL resolve_contradiction($1, $2, 'the steak was for a colleague')", b, a);
+        var open = Assert.Single(await ws.DataSource.QueryAsync("SELECT id, newer_id, older_id FROM memory.contradictions"));
+        Assert.Equal(b, open["newer_id"]);
+        Assert.Equal(1L, await ws.ScalarAsync<long>("SELECT value FROM memory.stats WHERE section = 'contradictions' AND key = 'open'"));
+        await ws.ExecuteAsync("CALL resolve_contradiction($1, keep => 'both', note => 'the steak was for a colleague')", open["id"]);
         Assert.Equal(0L, await ws.ScalarAsync<long>("SELECT count(*) FROM memory.contradictions"));
     }
 

@@ -1,0 +1,48 @@
+using MemorySql.Embeddings.Llm;
+
+namespace MemorySql.Workers.Contradictions;
+
+/// <summary>An LLM failure that trying later may fix: the check is put back with a delay instead of being decided without it.</summary>
+internal sealed class LlmRetryException : Exception
+{
+    public LlmRetryException() { }
+    public LlmRetryException(string message) : base(message) { }
+    public LlmRetryException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>
+/// Which judge decides a pair. With an LLM: the LLM; when it fails transiently (timeout, 429, 5xx) the
+/// check is retried later (<see cref="LlmRetryException"/>), up to the last allowed LLM attempt; after that,
+/// or when its answer is unusable (not transient), the heuristics decide and the judgement says why
+/// (<see cref="Judgement.LlmError"/>). Without an LLM: the heuristics.
+/// </summary>
+internal sealed class JudgeChain
+{
+    private readonly IContradictionJudge? _llm;
+
+    public JudgeChain(IContradictionJudge? llm) => _llm = llm;
+
+    public bool HasLlm => _llm is not null;
+
+    public async Task<Judgement> JudgeAsync(StatementPair pair, bool lastLlmAttempt, CancellationToken cancellationToken)
+    {
+        if (_llm is null) return ContradictionHeuristics.Judge(pair);
+        try
+        {
+            return await _llm.JudgeAsync(pair, cancellationToken);
+        }
+        catch (LlmException e) when (e.IsTransient && !lastLlmAttempt)
+        {
+            throw new LlmRetryException(e.Message, e);
+        }
+        catch (LlmException e)
+        {
+            return ContradictionHeuristics.Judge(pair) with { LlmError = e.Message, Tokens = e.Usage.TotalTokens };
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A provider bug or an unwrapped error: the check must not loop on it, so the heuristics decide.
+            return ContradictionHeuristics.Judge(pair) with { LlmError = $"{e.GetType().Name}: {e.Message}" };
+        }
+    }
+}
