@@ -1,6 +1,7 @@
 using MemorySql.Embeddings;
 using MemorySql.Workers.Common;
 using MemorySql.Workers.Embed;
+using MemorySql.Workers.Health;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -15,8 +16,9 @@ namespace MemorySql.Workers;
 public static class WorkerServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers the workers enabled in <paramref name="configuration"/> (today: the embed worker,
-    /// <c>Workers:Embed</c>) as hosted services, plus a <see cref="WorkerHealthRegistry"/> to read their health.
+    /// Registers the workers enabled in <paramref name="configuration"/> (the embed worker, <c>Workers:Embed</c>)
+    /// as hosted services, plus a <see cref="WorkerHealthRegistry"/> to read their health and the writer that
+    /// puts it into memory.worker_health (<c>Workers:Health</c>).
     /// Needs an <see cref="IEmbeddingProvider"/> (see <c>AddMemorySqlEmbeddings</c>). The workers connect through
     /// <paramref name="adminDataSource"/>, which must log in as the owner of the memory schema; the container
     /// disposes it.
@@ -30,6 +32,20 @@ public static class WorkerServiceCollectionExtensions
         services.TryAddSingleton<WorkerHealthRegistry>();
         services.TryAddSingleton(sp => new WorkerDataSource(adminDataSource(sp)));
         services.AddOptions<EmbedWorkerOptions>().Bind(configuration.GetSection(EmbedWorkerOptions.SectionName));
+        services.AddOptions<WorkerHealthOptions>().Bind(configuration.GetSection(WorkerHealthOptions.SectionName));
+
+        // First, so that it stops last (hosted services stop in reverse order) and its final write shows the workers stopped.
+        var health = new WorkerHealthOptions();
+        configuration.GetSection(WorkerHealthOptions.SectionName).Bind(health);
+        if (health.Enabled)
+        {
+            services.TryAddSingleton(sp => new WorkerHealthWriter(
+                sp.GetRequiredService<WorkerDataSource>().DataSource,
+                sp.GetRequiredService<WorkerHealthRegistry>(),
+                sp.GetRequiredService<IOptions<WorkerHealthOptions>>().Value,
+                sp.GetRequiredService<ILogger<WorkerHealthWriter>>()));
+            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<WorkerHealthWriter>());
+        }
 
         var embed = new EmbedWorkerOptions();
         configuration.GetSection(EmbedWorkerOptions.SectionName).Bind(embed);

@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using MemorySql.Embeddings;
 using MemorySql.Workers.Common;
 using MemorySql.Workers.Embed;
+using MemorySql.Workers.Health;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -29,8 +30,9 @@ public sealed partial class WorkerRegistrationTests
     public async Task AddMemorySqlWorkers_RegistersTheEmbedWorkerAsHostedService()
     {
         await using var services = Build(Config(("Workers:Embed:BatchSize", "77"), ("Embeddings:Builtin:Dimension", "64")));
-        var hosted = Assert.Single(services.GetServices<IHostedService>());
-        var worker = Assert.IsType<EmbedWorker>(hosted);
+        var hosted = services.GetServices<IHostedService>().ToList();
+        Assert.IsType<WorkerHealthWriter>(hosted[0]); // first, so it stops last
+        var worker = Assert.IsType<EmbedWorker>(Assert.Single(hosted, h => h is EmbedWorker));
         Assert.Same(worker, services.GetRequiredService<EmbedWorker>());
         Assert.Equal("builtin-v1-d64", worker.Model);
         Assert.Equal(77, services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EmbedWorkerOptions>>().Value.BatchSize);
@@ -41,7 +43,7 @@ public sealed partial class WorkerRegistrationTests
     [Fact]
     public async Task AddMemorySqlWorkers_Disabled_RegistersNoWorker()
     {
-        await using var services = Build(Config(("Workers:Embed:Enabled", "false")));
+        await using var services = Build(Config(("Workers:Embed:Enabled", "false"), ("Workers:Health:Enabled", "false")));
         Assert.Empty(services.GetServices<IHostedService>());
         Assert.Empty(services.GetRequiredService<WorkerHealthRegistry>().Snapshot());
     }
@@ -81,7 +83,7 @@ public sealed partial class WorkerRegistrationTests
         configuration.GetSection(EmbedWorkerOptions.SectionName).Bind(options);
         Assert.Empty(options.Validate());
         await using var services = Build(configuration);
-        Assert.Equal(options.Enabled ? 1 : 0, services.GetServices<IHostedService>().Count());
+        Assert.Equal(options.Enabled ? 1 : 0, services.GetServices<IHostedService>().Count(h => h is EmbedWorker));
     }
 
     private static string DocsPath()
