@@ -1,7 +1,10 @@
 using MemorySql.Embeddings;
 using MemorySql.Workers.Common;
+using MemorySql.Embeddings.Llm;
 using MemorySql.Workers.Embed;
+using MemorySql.Workers.Extraction;
 using MemorySql.Workers.Health;
+using MemorySql.Workers.Llm;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -16,10 +19,11 @@ namespace MemorySql.Workers;
 public static class WorkerServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers the workers enabled in <paramref name="configuration"/> (the embed worker, <c>Workers:Embed</c>)
-    /// as hosted services, plus a <see cref="WorkerHealthRegistry"/> to read their health and the writer that
-    /// puts it into memory.worker_health (<c>Workers:Health</c>).
-    /// Needs an <see cref="IEmbeddingProvider"/> (see <c>AddMemorySqlEmbeddings</c>). The workers connect through
+    /// Registers the workers enabled in <paramref name="configuration"/> (embed <c>Workers:Embed</c>, extraction
+    /// <c>Workers:Extraction</c>) as hosted services, plus a <see cref="WorkerHealthRegistry"/> to read their health,
+    /// the writer that puts it into memory.worker_health (<c>Workers:Health</c>), and the <see cref="ILlmUsageSink"/>
+    /// that writes memory.llm_usage. Needs an <see cref="IEmbeddingProvider"/> (see <c>AddMemorySqlEmbeddings</c>)
+    /// and uses an <see cref="ILlmProvider"/> when one is registered (<c>AddMemorySqlLlm</c>). The workers connect through
     /// <paramref name="adminDataSource"/>, which must log in as the owner of the memory schema; the container
     /// disposes it.
     /// </summary>
@@ -47,6 +51,12 @@ public static class WorkerServiceCollectionExtensions
             services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<WorkerHealthWriter>());
         }
 
+        // LLM usage (memory.llm_usage) is written by one writer for the whole process: workers and the proxy's
+        // reflect path (ILlmUsageSink). Registered early, so it stops after the workers and flushes what they spent.
+        services.TryAddSingleton(sp => new LlmUsageWriter(sp.GetRequiredService<WorkerDataSource>().DataSource, sp.GetRequiredService<ILogger<LlmUsageWriter>>()));
+        services.TryAddSingleton<ILlmUsageSink>(sp => sp.GetRequiredService<LlmUsageWriter>());
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<LlmUsageWriter>());
+
         var embed = new EmbedWorkerOptions();
         configuration.GetSection(EmbedWorkerOptions.SectionName).Bind(embed);
         if (embed.Enabled)
@@ -58,6 +68,21 @@ public static class WorkerServiceCollectionExtensions
                 sp.GetRequiredService<ILogger<EmbedWorker>>(),
                 sp.GetRequiredService<WorkerHealthRegistry>()));
             services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<EmbedWorker>());
+        }
+
+        services.AddOptions<ExtractionWorkerOptions>().Bind(configuration.GetSection(ExtractionWorkerOptions.SectionName));
+        var extraction = new ExtractionWorkerOptions();
+        configuration.GetSection(ExtractionWorkerOptions.SectionName).Bind(extraction);
+        if (extraction.Enabled)
+        {
+            services.TryAddSingleton(sp => new ExtractionWorker(
+                sp.GetRequiredService<WorkerDataSource>().DataSource,
+                sp.GetRequiredService<IOptions<ExtractionWorkerOptions>>().Value,
+                sp.GetService<ILlmProvider>(),
+                sp.GetRequiredService<LlmUsageWriter>(),
+                sp.GetRequiredService<ILogger<ExtractionWorker>>(),
+                sp.GetRequiredService<WorkerHealthRegistry>()));
+            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<ExtractionWorker>());
         }
         return services;
     }
