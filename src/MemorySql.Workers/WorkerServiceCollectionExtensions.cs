@@ -5,6 +5,7 @@ using MemorySql.Workers.Embed;
 using MemorySql.Workers.Extraction;
 using MemorySql.Workers.Health;
 using MemorySql.Workers.Llm;
+using MemorySql.Workers.Reflection;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -20,7 +21,7 @@ public static class WorkerServiceCollectionExtensions
 {
     /// <summary>
     /// Registers the workers enabled in <paramref name="configuration"/> (embed <c>Workers:Embed</c>, extraction
-    /// <c>Workers:Extraction</c>) as hosted services, plus a <see cref="WorkerHealthRegistry"/> to read their health,
+    /// <c>Workers:Extraction</c>, reflection <c>Workers:Reflection</c>) as hosted services, plus a <see cref="WorkerHealthRegistry"/> to read their health,
     /// the writer that puts it into memory.worker_health (<c>Workers:Health</c>), and the <see cref="ILlmUsageSink"/>
     /// that writes memory.llm_usage. Needs an <see cref="IEmbeddingProvider"/> (see <c>AddMemorySqlEmbeddings</c>)
     /// and uses an <see cref="ILlmProvider"/> when one is registered (<c>AddMemorySqlLlm</c>). The workers connect through
@@ -83,6 +84,21 @@ public static class WorkerServiceCollectionExtensions
                 sp.GetRequiredService<ILogger<ExtractionWorker>>(),
                 sp.GetRequiredService<WorkerHealthRegistry>()));
             services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<ExtractionWorker>());
+        }
+
+        services.AddOptions<ReflectionWorkerOptions>().Bind(configuration.GetSection(ReflectionWorkerOptions.SectionName));
+        var reflection = new ReflectionWorkerOptions();
+        configuration.GetSection(ReflectionWorkerOptions.SectionName).Bind(reflection);
+        if (reflection.Enabled)
+        {
+            services.TryAddSingleton(sp => new ReflectionWorker(
+                sp.GetRequiredService<WorkerDataSource>().DataSource,
+                sp.GetRequiredService<IOptions<ReflectionWorkerOptions>>().Value,
+                sp.GetService<ILlmProvider>(),
+                sp.GetRequiredService<LlmUsageWriter>(),
+                sp.GetRequiredService<ILogger<ReflectionWorker>>(),
+                sp.GetRequiredService<WorkerHealthRegistry>()));
+            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<ReflectionWorker>());
         }
         return services;
     }
