@@ -322,7 +322,8 @@ internal sealed class ClientSession
     {
         _clock.Touch();
         IsRelaying = true;
-        _rewrite = _runtime.Plans is null ? null : new RewriteSession(_runtime.Plans, _runtime.Embeddings!, _logger, Id);
+        _rewrite = _runtime.Plans is null ? null : new RewriteSession(_runtime.Plans, _runtime.Embeddings!, _logger, Id,
+            _runtime.Llm is null ? null : new ReflectSynthesizer(_runtime.Llm, _runtime.LlmUsage, _logger));
         var frontendInspector = new FrontendInspector(_runtime.Options.Limits.MaxMessageSize, _rewrite);
         var backendInspector = new BackendInspector(_upstreamProcessId, _processId, _rewrite);
         var frontend = new Relay(_clientReader!, _upstreamSink!, frontendInspector, _clock);
@@ -333,6 +334,8 @@ internal sealed class ClientSession
         _relays = Task.WhenAll(frontendTask, backendTask);
         var first = await Task.WhenAny(frontendTask, backendTask).ConfigureAwait(false);
         var (end, error) = await first.ConfigureAwait(false);
+        // A statement of the proxy's own waiting for its answer gets none now.
+        _rewrite?.Abort();
 
         if (first == frontendTask && error is PgProtocolException violation)
         {

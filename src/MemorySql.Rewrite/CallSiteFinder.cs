@@ -196,11 +196,22 @@ internal sealed class CallSiteFinder
         var names = new List<string>();
         var parameters = new List<(int, int, int)>();
         var selfContained = true;
+        var depth = 0;
+        var arguments = close > open + 1 ? 1 : 0;
         for (var j = open + 1; j < close; j++)
         {
             var t = tokens[j];
             switch (t.Kind)
             {
+                case TokenKind.OpenParen or TokenKind.OpenBracket:
+                    depth++;
+                    break;
+                case TokenKind.CloseParen or TokenKind.CloseBracket:
+                    depth--;
+                    break;
+                case TokenKind.Comma when depth == 0:
+                    arguments++;
+                    break;
                 case TokenKind.Parameter:
                     parameters.Add((t.Start, t.Length, t.Value));
                     break;
@@ -223,6 +234,7 @@ internal sealed class CallSiteFinder
             }
         }
         site.NamedArguments = names;
+        site.PositionalArguments = arguments - names.Count;
         site.ArgumentParameters = parameters;
         site.SelfContained = selfContained;
     }

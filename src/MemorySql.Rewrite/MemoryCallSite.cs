@@ -50,6 +50,9 @@ public sealed class MemoryCallSite
     /// <summary>The names of the arguments passed by name (<c>k => 5</c>), as PostgreSQL sees them (unquoted names folded to lower case).</summary>
     public IReadOnlyList<string> NamedArguments { get; internal set; } = [];
 
+    /// <summary>How many arguments are passed by position (before the named ones).</summary>
+    public int PositionalArguments { get; internal set; }
+
     /// <summary>Every $n in the argument text: its offset, length and n, in order.</summary>
     public IReadOnlyList<(int Start, int Length, int Number)> ArgumentParameters { get; internal set; } = [];
 
