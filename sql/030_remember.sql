@@ -229,6 +229,7 @@ DECLARE
   n bigint;
 BEGIN
   SELECT array_agg(v.memory_id) INTO ids FROM memory.versions(m.id) v;
+  ids := ids || memory.summaries_of(ids);  -- summaries repeating it go with it (sql/120_reflection.sql)
   IF coalesce(hard, false) THEN
     DELETE FROM memory.memories x WHERE x.id = ANY (ids);
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -243,7 +244,7 @@ BEGIN
 END
 $$;
 COMMENT ON PROCEDURE memory.forget(uuid, boolean, text) IS
-  'Forgets a memory and all its versions. Soft (default): status deleted, kept for audit, never recalled. hard => true: the rows, their edges, embeddings, queue rows and postings are deleted and their audit events redacted.';
+  'Forgets a memory and all its versions, and the summaries that repeat it. Soft (default): status deleted, kept for audit, never recalled. hard => true: the rows, their edges, embeddings, queue rows and postings are deleted and their audit events redacted.';
 
 CREATE OR REPLACE PROCEDURE memory.forget_subject(entity text)
 LANGUAGE plpgsql AS $$
@@ -265,6 +266,7 @@ BEGIN
   SELECT coalesce(array_agg(r.id), '{}') INTO resource_ids FROM memory.resources r WHERE r.entity = forget_subject.entity;
   SELECT coalesce(array_agg(m.id), '{}') INTO memory_ids FROM memory.memories m
    WHERE m.entity = forget_subject.entity OR m.session_id = ANY (session_ids) OR m.source_id = ANY (resource_ids);
+  memory_ids := memory_ids || memory.summaries_of(memory_ids);  -- summaries repeating them go with them
   SELECT count(*) INTO edges FROM memory.associations a WHERE a.source_id = ANY (memory_ids) OR a.target_id = ANY (memory_ids);
   DELETE FROM memory.memories m WHERE m.id = ANY (memory_ids);
   GET DIAGNOSTICS n_memories = ROW_COUNT;
@@ -273,6 +275,7 @@ BEGIN
   DELETE FROM memory.sessions s WHERE s.id = ANY (session_ids);
   GET DIAGNOSTICS n_sessions = ROW_COUNT;
   n_events := memory.redact_events(ws, memory_ids, forget_subject.entity);
+  PERFORM memory.reflection_forget_entity(ws, forget_subject.entity);
   -- The tombstone names the subject only by its hash, so an auditor who knows it can verify the erasure.
   PERFORM memory.audit('forget_subject', NULL, NULL, NULL, NULL,
     jsonb_build_object('entity_sha256', encode(sha256(convert_to(forget_subject.entity, 'UTF8')), 'hex'),

@@ -102,38 +102,57 @@ COMMENT ON FUNCTION memory.session_get(text, uuid) IS
 
 CREATE OR REPLACE PROCEDURE memory.session_commit(session uuid DEFAULT NULL, type text DEFAULT 'episodic', kind text DEFAULT 'note',
                                                   importance real DEFAULT NULL, tags text[] DEFAULT NULL,
-                                                  INOUT promoted integer DEFAULT NULL)
+                                                  INOUT promoted integer DEFAULT NULL, extraction boolean DEFAULT true)
 LANGUAGE plpgsql AS $$
 DECLARE
   s memory.sessions := memory.require_session(session);
   item record;
   ids uuid[] := '{}';
   mid uuid;
+  messages jsonb := '[]';
+  resource uuid;
 BEGIN
   PERFORM memory.check_type(coalesce(type, 'episodic'));
+  PERFORM memory.check_kind(coalesce(kind, 'note'));
+  PERFORM memory.check_importance(importance);
+  PERFORM memory.check_tags(tags);
   promoted := 0;
-  FOR item IN SELECT i.key, i.value FROM memory.session_items i
+  FOR item IN SELECT i.key, i.value, i.updated_at FROM memory.session_items i
                WHERE i.session_id = s.id AND (i.expires_at IS NULL OR i.expires_at > now())
                  AND (i.committed_at IS NULL OR i.updated_at > i.committed_at)
                ORDER BY i.created_at, i.key FOR UPDATE
   LOOP
-    SELECT x.memory_id INTO mid FROM memory.store(
-      CASE WHEN jsonb_typeof(item.value) = 'string' THEN item.value #>> '{}' ELSE item.key || ': ' || item.value::text END,
-      coalesce(type, 'episodic'), coalesce(kind, 'note'), importance, tags,
-      jsonb_build_object('session_key', item.key), coalesce(s.entity, ''), s.id, NULL, NULL, coalesce(s.process, ''),
-      NULL, NULL, NULL, NULL, NULL, NULL, false) x;
+    IF coalesce(extraction, true) THEN
+      -- Through extraction, like an ingested conversation: one message per item.
+      messages := messages || jsonb_build_array(jsonb_build_object(
+        'role', 'note', 'key', item.key, 'timestamp', item.updated_at,
+        'content', CASE WHEN jsonb_typeof(item.value) = 'string' THEN item.value #>> '{}' ELSE item.key || ': ' || item.value::text END));
+    ELSE
+      SELECT x.memory_id INTO mid FROM memory.store(
+        CASE WHEN jsonb_typeof(item.value) = 'string' THEN item.value #>> '{}' ELSE item.key || ': ' || item.value::text END,
+        coalesce(type, 'episodic'), coalesce(kind, 'note'), importance, tags,
+        jsonb_build_object('session_key', item.key), coalesce(s.entity, ''), s.id, NULL, NULL, coalesce(s.process, ''),
+        NULL, NULL, NULL, NULL, NULL, NULL, false) x;
+      ids := ids || mid;
+    END IF;
     UPDATE memory.session_items i SET committed_at = clock_timestamp() WHERE i.session_id = s.id AND i.key = item.key;
-    ids := ids || mid;
     promoted := promoted + 1;
   END LOOP;
+  IF jsonb_array_length(messages) > 0 THEN
+    CALL memory.ingest(messages, coalesce(s.entity, ''), coalesce(s.process, ''), s.id, 'session',
+                       jsonb_build_object('session_commit', jsonb_strip_nulls(jsonb_build_object(
+                         'type', coalesce(type, 'episodic'), 'kind', coalesce(kind, 'note'), 'importance', importance, 'tags', to_jsonb(tags)))),
+                       resource);
+  END IF;
   UPDATE memory.sessions x SET status = 'committed' WHERE x.id = s.id AND x.status = 'open';
   PERFORM memory.session_touch(s);
   PERFORM memory.audit('session_commit', NULL, s.entity, NULL, NULL,
-                       jsonb_build_object('session', s.id, 'promoted', promoted, 'memories', to_jsonb(ids)));
+                       jsonb_strip_nulls(jsonb_build_object('session', s.id, 'promoted', promoted, 'memories', CASE WHEN cardinality(ids) > 0 THEN to_jsonb(ids) END,
+                                                            'resource', resource)));
 END
 $$;
-COMMENT ON PROCEDURE memory.session_commit(uuid, text, text, real, text[], integer) IS
-  'Promotes the session''s working memory into long-term memories: every item not expired and changed since its last commit becomes a memory (a string value as is, anything else as "key: value") through the same path as remember. Returns how many.';
+COMMENT ON PROCEDURE memory.session_commit(uuid, text, text, real, text[], integer, boolean) IS
+  'Promotes the session''s working memory into long-term memory: every item not expired and changed since its last commit becomes one message of a resource (kind session) queued for the extraction worker, which writes the memories (type, kind, importance and tags as given; with an LLM, the facts it finds). With extraction => false each item becomes a memory at once (a string value as is, anything else as "key: value") through the same path as remember. Returns how many items were promoted.';
 
 CREATE OR REPLACE PROCEDURE memory.session_end(session uuid DEFAULT NULL, commit boolean DEFAULT true, INOUT promoted integer DEFAULT NULL)
 LANGUAGE plpgsql AS $$

@@ -130,6 +130,9 @@ BEGIN
   DELETE FROM memory.lexical_terms t WHERE t.workspace = drop_workspace.name;
   DELETE FROM memory.lexical_stats s WHERE s.workspace = drop_workspace.name;
   DELETE FROM memory.policies p WHERE p.workspace = drop_workspace.name;
+  DELETE FROM memory.llm_usage u WHERE u.workspace = drop_workspace.name;
+  DELETE FROM memory.reflection_queue q WHERE q.workspace = drop_workspace.name;
+  DELETE FROM memory.reflection_groups g WHERE g.workspace = drop_workspace.name;
   DELETE FROM memory.workspaces w WHERE w.name = drop_workspace.name;
   IF drop_role THEN
     EXECUTE format('DROP ROLE IF EXISTS %I', name);

@@ -60,8 +60,21 @@ SELECT 'associations', a.relation, count(*) FROM memory.associations a GROUP BY 
 UNION ALL
 SELECT 'contradictions', 'open', count(*) FROM memory.contradictions
 UNION ALL
-SELECT 'contradictions', 'resolved:' || c.resolution, count(*) FROM memory.contradiction_cases c WHERE c.state = 'resolved' GROUP BY c.resolution;
-COMMENT ON VIEW memory.stats IS 'Counts of the caller''s workspace (the admin sees all): memories by status, type and layer; embeddings per model; embedding, extraction and check queue depths (queued, failed); query embeddings; resources; sessions; edges; open and resolved contradictions.';
+SELECT 'contradictions', 'resolved:' || c.resolution, count(*) FROM memory.contradiction_cases c WHERE c.state = 'resolved' GROUP BY c.resolution
+UNION ALL
+SELECT 'llm', x.key, x.value
+  FROM (SELECT count(*) AS calls, count(*) FILTER (WHERE NOT u.ok) AS failed,
+               coalesce(sum(u.prompt_tokens::bigint + u.completion_tokens), 0)::bigint AS tokens
+          FROM memory.llm_usage u WHERE u.at >= date_trunc('day', now(), 'UTC')) t,
+       LATERAL (VALUES ('calls_today', t.calls), ('failed_calls_today', t.failed), ('tokens_today', t.tokens)) x(key, value)
+UNION ALL
+SELECT 'reflection', 'pending_groups', (SELECT count(*) FROM (SELECT DISTINCT q.workspace, q.entity, q.topic FROM memory.reflection_queue q) d)
+UNION ALL
+SELECT 'reflection', st.state, (SELECT count(*) FROM memory.reflection_groups g WHERE g.state = st.state)
+  FROM (VALUES ('ok'), ('retry'), ('failed')) st(state)
+UNION ALL
+SELECT 'workers', w.key, w.value FROM memory.worker_summary() w;
+COMMENT ON VIEW memory.stats IS 'Counts of the caller''s workspace (the admin sees all): memories by status, type and layer; embeddings per model; embedding, extraction and check queue depths (queued, failed); query embeddings; resources; sessions; edges; open and resolved contradictions; LLM calls and tokens today (UTC); reflection groups waiting, summarised, retrying, failed; live workers of every MemorySql process.';
 
 CREATE VIEW memory.embedding_status WITH (security_invoker = true) AS
 SELECT 'memory'::text AS source, q.memory_id, q.model, q.workspace, q.state, q.attempts, q.last_error, q.run_after,

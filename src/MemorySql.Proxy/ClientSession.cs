@@ -329,7 +329,8 @@ internal sealed class ClientSession
     {
         _clock.Touch();
         IsRelaying = true;
-        _rewrite = _runtime.Plans is null ? null : new RewriteSession(_runtime.Plans, _runtime.Embeddings!, _logger, Id);
+        _rewrite = _runtime.Plans is null ? null : new RewriteSession(_runtime.Plans, _runtime.Embeddings!, _logger, Id,
+            _runtime.Llm is null ? null : new ReflectSynthesizer(_runtime.Llm, _runtime.LlmUsage, _logger));
         foreach (var (name, value) in _startupParameters) _rewrite?.OnParameterStatus(name, value);
         var frontendInspector = new FrontendInspector(_runtime.Options.Limits.MaxMessageSize, _rewrite);
         var backendInspector = new BackendInspector(_upstreamProcessId, _processId, _rewrite);
@@ -341,6 +342,8 @@ internal sealed class ClientSession
         _relays = Task.WhenAll(frontendTask, backendTask);
         var first = await Task.WhenAny(frontendTask, backendTask).ConfigureAwait(false);
         var (end, error) = await first.ConfigureAwait(false);
+        // A statement of the proxy's own waiting for its answer gets none now.
+        _rewrite?.Abort();
 
         if (first == frontendTask && error is PgProtocolException violation)
         {

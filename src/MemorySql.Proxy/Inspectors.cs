@@ -30,12 +30,15 @@ internal sealed class FrontendInspector : IRelayInspector
                 $"message of type '{(char)header.Type}' is {header.PayloadLength} bytes, more than the limit of {_maxMessageSize} bytes (Proxy:Limits:MaxMessageSize)");
         if (header.Type == FrontendCode.Terminate) return MessageAction.ForwardAndStop;
         if (_rewrite is null) return MessageAction.Forward;
-        return header.Type switch
+        var action = header.Type switch
         {
             FrontendCode.Query or FrontendCode.Parse or FrontendCode.Sync or FrontendCode.Describe or FrontendCode.Close => MessageAction.ForwardWhole,
             FrontendCode.Bind when _rewrite.HasRewrittenStatements => MessageAction.ForwardWhole,
             _ => MessageAction.Forward,
         };
+        // A message forwarded as it streams is seen here exactly once: count the response it is owed.
+        if (action == MessageAction.Forward) _rewrite.CountSent(header.Type);
+        return action;
     }
 
     public bool Inspect(in MessageHeader header, in ReadOnlySequence<byte> message)
@@ -50,7 +53,9 @@ internal sealed class FrontendInspector : IRelayInspector
                 _rewrite.OnForwarded(header.Type, span);
                 return false;
             case FrontendCode.Bind:
-                return _rewrite.IsRewrittenBind(span);
+                if (_rewrite.IsRewrittenBind(span)) return true;
+                _rewrite.CountSent(header.Type);
+                return false;
             default:
                 _rewrite.OnForwarded(header.Type, span);
                 return false;
@@ -62,9 +67,9 @@ internal sealed class FrontendInspector : IRelayInspector
         var bytes = message.ToArray(); // the rewrite path only: the message is about to be replaced
         var replacement = header.Type switch
         {
-            FrontendCode.Query => await _rewrite!.RewriteQueryAsync(bytes).ConfigureAwait(false),
+            FrontendCode.Query => await _rewrite!.RewriteQueryAsync(bytes, destination).ConfigureAwait(false),
             FrontendCode.Parse => await _rewrite!.RewriteParseAsync(bytes).ConfigureAwait(false),
-            FrontendCode.Bind => await _rewrite!.RewriteBindAsync(bytes).ConfigureAwait(false),
+            FrontendCode.Bind => await _rewrite!.RewriteBindAsync(bytes, destination).ConfigureAwait(false),
             _ => bytes,
         };
         await destination.WriteAsync(new ReadOnlySequence<byte>(replacement), endsAtBoundary: true).ConfigureAwait(false);
@@ -82,6 +87,7 @@ internal sealed class BackendInspector : IRelayInspector
     private readonly RewriteSession? _rewrite;
     private byte _lastType;
     private int _hide;
+    private bool _captured;
 
     /// <param name="upstreamProcessId">The upstream backend's pid (0 when unknown).</param>
     /// <param name="clientProcessId">The pid the client was given in BackendKeyData.</param>
@@ -106,6 +112,18 @@ internal sealed class BackendInspector : IRelayInspector
         if (header.Length < 4 || header.Length > ProxyLimits.PostgresMaxMessageSize)
             throw new PgProtocolException($"the upstream server sent a message of type '{(char)header.Type}' with an invalid length {header.Length}");
         _lastType = header.Type;
+        _captured = false;
+        if (_rewrite is { TracksResponses: true } rewrite)
+        {
+            // Responses to a statement of the proxy's own are taken out of the stream (notices, parameter status and
+            // notifications still reach the client); completion responses and errors are counted to know when it starts.
+            if (header.Type is not (BackendCode.NoticeResponse or BackendCode.ParameterStatus or BackendCode.NotificationResponse) && rewrite.IsCapturing)
+            {
+                _captured = true;
+                return MessageAction.Intercept;
+            }
+            if (IsCompletion(header.Type) || header.Type == BackendCode.ErrorResponse) return MessageAction.ForwardWhole;
+        }
         return header.Type switch
         {
             BackendCode.ReadyForQuery => MessageAction.ForwardWhole,
@@ -137,10 +155,13 @@ internal sealed class BackendInspector : IRelayInspector
             }
             case BackendCode.ParseComplete:
             case BackendCode.CloseComplete:
+            case BackendCode.EmptyQueryResponse:
                 _hide = 0;
-                return _rewrite!.ShouldDrop(header.Type);
+                if (_rewrite!.TracksResponses) _rewrite.OnCompletion();
+                return _rewrite.ShouldDrop(header.Type);
             case BackendCode.ParameterDescription:
-                _hide = _rewrite!.ParametersToHide();
+                if (_rewrite!.TracksResponses) _rewrite.OnCompletion();
+                _hide = _rewrite.ParametersToHide();
                 return _hide > 0;
             case BackendCode.ParameterStatus:
             {
@@ -148,7 +169,11 @@ internal sealed class BackendInspector : IRelayInspector
                 _rewrite!.OnParameterStatus(name, value);
                 return false;
             }
+            case BackendCode.ErrorResponse:
+                _rewrite!.OnError();
+                return false;
             default:
+                if (_rewrite is { TracksResponses: true } && IsCompletion(header.Type)) _rewrite.OnCompletion();
                 return false;
         }
     }
@@ -163,13 +188,27 @@ internal sealed class BackendInspector : IRelayInspector
         if (valueEnd < 0) throw new PgProtocolException("the upstream server sent a ParameterStatus without a value");
         return (System.Text.Encoding.UTF8.GetString(payload[..nameEnd]), System.Text.Encoding.UTF8.GetString(rest[..valueEnd]));
     }
+    /// <summary>The responses that complete one request message (see <see cref="ResponseCapture"/>).</summary>
+    private static bool IsCompletion(byte type) => type is BackendCode.ParseComplete or BackendCode.BindComplete or BackendCode.CloseComplete
+        or BackendCode.ParameterDescription or BackendCode.RowDescription or BackendCode.NoData or BackendCode.CommandComplete
+        or BackendCode.EmptyQueryResponse or BackendCode.PortalSuspended or BackendCode.FunctionCallResponse;
 
     public ValueTask InterceptAsync(MessageHeader header, ReadOnlySequence<byte> message, MessageSink destination)
     {
+        if (_captured)
+        {
+            // A response to the proxy's own statement: only an error goes on to the client (its statement fails the same way).
+            var bytes = message.ToArray();
+            if (header.Type == BackendCode.ReadyForQuery) TransactionStatus = (TransactionStatus)bytes[MessageHeader.Size];
+            return _rewrite!.Capture(header.Type, bytes) is { } forward
+                ? destination.WriteAsync(new ReadOnlySequence<byte>(forward), endsAtBoundary: true)
+                : ValueTask.CompletedTask;
+        }
         switch (header.Type)
         {
             case BackendCode.ParseComplete:
             case BackendCode.CloseComplete:
+            case BackendCode.EmptyQueryResponse:
                 return ValueTask.CompletedTask; // the answer to a message the proxy added
             case BackendCode.ParameterDescription:
             {

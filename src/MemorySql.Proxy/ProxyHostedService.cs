@@ -1,4 +1,5 @@
 using MemorySql.Embeddings;
+using MemorySql.Embeddings.Llm;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -9,8 +10,8 @@ namespace MemorySql.Proxy;
 /// <summary>
 /// Runs a <see cref="ProxyServer"/> inside a generic host. Register with
 /// <c>services.Configure&lt;ProxyOptions&gt;(configuration.GetSection(ProxyOptions.SectionName));
-/// services.AddHostedService&lt;ProxyHostedService&gt;();</c> — an <see cref="IEmbeddingProvider"/> in the
-/// container is used when there is one.
+/// services.AddHostedService&lt;ProxyHostedService&gt;();</c> — an <see cref="IEmbeddingProvider"/>, an
+/// <see cref="ILlmProvider"/> and an <see cref="ILlmUsageSink"/> in the container are used when there are.
 /// </summary>
 public sealed class ProxyHostedService : IHostedService, IAsyncDisposable
 {
@@ -19,7 +20,8 @@ public sealed class ProxyHostedService : IHostedService, IAsyncDisposable
     public ProxyHostedService(IOptions<ProxyOptions> options, IServiceProvider services, ILoggerFactory loggers)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _server = new ProxyServer(options.Value, services.GetService<IEmbeddingProvider>(), loggers);
+        _server = new ProxyServer(options.Value, services.GetService<IEmbeddingProvider>(), loggers,
+            services.GetService<ILlmProvider>(), services.GetService<ILlmUsageSink>());
     }
 
     /// <summary>The running server (its <see cref="ProxyServer.LocalEndPoint"/> once started).</summary>

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.Security;
 using MemorySql.Embeddings;
+using MemorySql.Embeddings.Llm;
 using MemorySql.Protocol;
 using MemorySql.Proxy.Rewriting;
 using Microsoft.Extensions.Logging;
@@ -13,10 +14,13 @@ internal sealed class ProxyRuntime
     /// <summary>Authentication and startup messages are small; anything larger than this is not one.</summary>
     public const int StartupPhaseMaxPayload = 1024 * 1024;
 
-    public ProxyRuntime(ProxyOptions options, IEmbeddingProvider? embeddings, ILoggerFactory loggers, SslServerAuthenticationOptions? clientTls)
+    public ProxyRuntime(ProxyOptions options, IEmbeddingProvider? embeddings, ILoggerFactory loggers, SslServerAuthenticationOptions? clientTls,
+        ILlmProvider? llm = null, ILlmUsageSink? usage = null)
     {
         Options = options;
         Embeddings = embeddings;
+        Llm = llm;
+        LlmUsage = usage;
         ClientTls = clientTls;
         Connector = new UpstreamConnector(options.Upstream);
         SessionLogger = loggers.CreateLogger("MemorySql.Proxy.Session");
@@ -25,6 +29,12 @@ internal sealed class ProxyRuntime
 
     public ProxyOptions Options { get; }
     public IEmbeddingProvider? Embeddings { get; }
+
+    /// <summary>The chat model reflect() calls are answered with; null: reflect is extractive and says why.</summary>
+    public ILlmProvider? Llm { get; }
+
+    /// <summary>Where the tokens of those calls are recorded (memory.llm_usage).</summary>
+    public ILlmUsageSink? LlmUsage { get; }
     public SslServerAuthenticationOptions? ClientTls { get; }
     public UpstreamConnector Connector { get; }
     public CancelRegistry Cancels { get; } = new();

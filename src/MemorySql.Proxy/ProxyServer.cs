@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using MemorySql.Embeddings;
+using MemorySql.Embeddings.Llm;
 using MemorySql.Protocol;
 using Microsoft.Extensions.Logging;
 
@@ -23,7 +24,16 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <param name="options">Listener, upstream, TLS and limits (configuration section <c>Proxy</c>).</param>
     /// <param name="embeddings">Computes embeddings for memory calls; null relays memory calls unchanged.</param>
     /// <param name="loggers">Where the proxy logs.</param>
-    public ProxyServer(ProxyOptions options, IEmbeddingProvider? embeddings, ILoggerFactory loggers)
+    public ProxyServer(ProxyOptions options, IEmbeddingProvider? embeddings, ILoggerFactory loggers) : this(options, embeddings, loggers, null, null)
+    {
+    }
+
+    /// <param name="options">Listener, upstream, TLS and limits (configuration section <c>Proxy</c>).</param>
+    /// <param name="embeddings">Computes embeddings for memory calls; null relays memory calls unchanged.</param>
+    /// <param name="loggers">Where the proxy logs.</param>
+    /// <param name="llm">Answers reflect() through the proxy (needs <paramref name="embeddings"/>); null: reflect is extractive and says so.</param>
+    /// <param name="usage">Records the LLM's tokens per workspace (memory.llm_usage); null: they are only logged.</param>
+    public ProxyServer(ProxyOptions options, IEmbeddingProvider? embeddings, ILoggerFactory loggers, ILlmProvider? llm, ILlmUsageSink? usage)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggers);
@@ -32,7 +42,7 @@ public sealed class ProxyServer : IAsyncDisposable
         _options = options;
         _logger = loggers.CreateLogger<ProxyServer>();
         var certificate = TlsSetup.LoadServerCertificate(options.Tls);
-        _runtime = new ProxyRuntime(options, embeddings, loggers, certificate is null ? null : TlsSetup.ServerOptions(certificate));
+        _runtime = new ProxyRuntime(options, embeddings, loggers, certificate is null ? null : TlsSetup.ServerOptions(certificate), llm, usage);
     }
 
     /// <summary>The environment variable that makes .NET run socket continuations on its epoll threads.</summary>

@@ -111,6 +111,7 @@ internal sealed class CallSiteFinder
         var sites = new List<MemoryCallSite>();
         var statementStarts = true;
         var statement = StatementKind.Ordinary;
+        var keyword = "";
         var depth = 0;
         var atomicDepth = 0;
         for (var i = 0; i < tokens.Length; i++)
@@ -119,6 +120,7 @@ internal sealed class CallSiteFinder
             if (statementStarts)
             {
                 statement = ClassifyStatement(sql, tokens, i);
+                keyword = token.Kind == TokenKind.Identifier ? sql.Substring(token.Start, token.Length).ToLowerInvariant() : "";
                 statementStarts = false;
                 depth = 0;
                 atomicDepth = 0;
@@ -148,7 +150,12 @@ internal sealed class CallSiteFinder
             {
                 var function = MatchFunction(sql, token);
                 if (function is not null && IsCall(sql, tokens, i))
-                    sites.Add(ReadCall(sql, tokens, match, link, i, function, statement));
+                {
+                    var site = ReadCall(sql, tokens, match, link, i, function, statement);
+                    site.StatementKeyword = keyword;
+                    Describe(sql, tokens, match, i + 1, site);
+                    sites.Add(site);
+                }
             }
         }
         return sites;
@@ -166,6 +173,70 @@ internal sealed class CallSiteFinder
         return j < tokens.Length && (IsKeyword(sql, tokens[j], "function") || IsKeyword(sql, tokens[j], "procedure"))
             ? StatementKind.RoutineDefinition
             : StatementKind.Ordinary;
+    }
+
+    /// <summary>Keywords a self-contained argument may use besides function names, type names after "::" and argument names.</summary>
+    private static readonly HashSet<string> ExpressionKeywords = new(StringComparer.Ordinal)
+    {
+        "interval", "array", "null", "true", "false", "current_date", "current_timestamp", "current_time", "localtimestamp", "localtime",
+        "and", "or", "not", "is", "distinct", "from", "in", "between", "like", "ilike", "similar", "case", "when", "then", "else", "end",
+        "cast", "as", "timestamp", "timestamptz", "date", "time", "with", "without", "zone", "text", "varchar", "character", "varying",
+        "integer", "int", "int4", "int8", "bigint", "smallint", "real", "float", "double", "precision", "numeric", "decimal", "boolean",
+        "bool", "uuid", "jsonb", "json", "vector", "at", "year", "month", "day", "hour", "minute", "second", "isnull", "notnull",
+        "unknown", "current_user", "session_user", "current_role", "collate", "escape", "symmetric", "asymmetric", "any", "some", "all",
+    };
+
+    /// <summary>Fills in the argument text's extent, named arguments, parameters and whether it is self-contained.</summary>
+    private static void Describe(string sql, ReadOnlySpan<Token> tokens, int[] match, int open, MemoryCallSite site)
+    {
+        var close = match[open];
+        if (close < 0) return;
+        site.ArgumentsStart = tokens[open].End;
+        site.ArgumentsEnd = tokens[close].Start;
+        var names = new List<string>();
+        var parameters = new List<(int, int, int)>();
+        var selfContained = true;
+        var depth = 0;
+        var arguments = close > open + 1 ? 1 : 0;
+        for (var j = open + 1; j < close; j++)
+        {
+            var t = tokens[j];
+            switch (t.Kind)
+            {
+                case TokenKind.OpenParen or TokenKind.OpenBracket:
+                    depth++;
+                    break;
+                case TokenKind.CloseParen or TokenKind.CloseBracket:
+                    depth--;
+                    break;
+                case TokenKind.Comma when depth == 0:
+                    arguments++;
+                    break;
+                case TokenKind.Parameter:
+                    parameters.Add((t.Start, t.Length, t.Value));
+                    break;
+                case TokenKind.Identifier or TokenKind.QuotedIdentifier:
+                    var next = j + 1 < close ? tokens[j + 1].Kind : TokenKind.CloseParen;
+                    var previous = tokens[j - 1].Kind;
+                    if (next is TokenKind.EqualsGreater or TokenKind.ColonEquals && previous is TokenKind.OpenParen or TokenKind.Comma)
+                    {
+                        names.Add(t.Kind == TokenKind.Identifier ? sql.Substring(t.Start, t.Length).ToLowerInvariant()
+                                                                 : LiteralDecoder.DecodeQuotedIdentifier(sql, t) ?? "");
+                        break;
+                    }
+                    if (next is TokenKind.OpenParen or TokenKind.Dot || previous == TokenKind.TypeCast) break;
+                    if (t.Kind == TokenKind.Identifier && ExpressionKeywords.Contains(sql.Substring(t.Start, t.Length).ToLowerInvariant())) break;
+                    selfContained = false; // a column, a table, a subquery
+                    break;
+                case TokenKind.Semicolon or TokenKind.Other:
+                    selfContained = false;
+                    break;
+            }
+        }
+        site.NamedArguments = names;
+        site.PositionalArguments = arguments - names.Count;
+        site.ArgumentParameters = parameters;
+        site.SelfContained = selfContained;
     }
 
     /// <summary>Qualification and context: memory.recall( and recall( are calls; other.recall( and FUNCTION recall( are not.</summary>

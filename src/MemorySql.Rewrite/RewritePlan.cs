@@ -135,6 +135,29 @@ public sealed class RewritePlan
         return new ParameterizedRewrite(sql, Array.AsReadOnly(injected));
     }
 
+    /// <summary>
+    /// The statement with, before the closing parenthesis of each call site that has one (<see cref="MemoryCallSite.InsertAt"/>
+    /// ≥ 0), the text <paramref name="argumentsFor"/> returns for it (null or empty: nothing). The text must start with
+    /// a comma, like the arguments the other render methods add. For rewrites beyond the embedding (the proxy's reflect path).
+    /// </summary>
+    public string Render(Func<MemoryCallSite, string?> argumentsFor)
+    {
+        ArgumentNullException.ThrowIfNull(argumentsFor);
+        var inserts = new List<(int Position, string Text)>();
+        foreach (var site in CallSites)
+            if (site.InsertAt >= 0 && argumentsFor(site) is { Length: > 0 } text) inserts.Add((site.InsertAt, text));
+        if (inserts.Count == 0) return OriginalSql;
+        inserts.Sort((a, b) => a.Position.CompareTo(b.Position));
+        var sb = new System.Text.StringBuilder(OriginalSql.Length + inserts.Sum(i => i.Text.Length));
+        var read = 0;
+        foreach (var (position, text) in inserts)
+        {
+            sb.Append(OriginalSql, read, position - read).Append(text);
+            read = position;
+        }
+        return sb.Append(OriginalSql, read, OriginalSql.Length - read).ToString();
+    }
+
     private void CheckVectors(IReadOnlyList<string> vectorTexts)
     {
         ArgumentNullException.ThrowIfNull(vectorTexts);

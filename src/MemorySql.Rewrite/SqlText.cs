@@ -4,8 +4,15 @@ namespace MemorySql.Rewrite;
 /// Writes a value as a SQL string constant that means the same whatever standard_conforming_strings is:
 /// '…' with quotes doubled, or E'…' (backslashes doubled too) when the value holds a backslash.
 /// </summary>
-internal static class SqlText
+public static class SqlText
 {
+    /// <summary>The value as a SQL string constant (see the class summary).</summary>
+    public static string Quote(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        return string.Create(QuotedLength(value), value, static (span, v) => WriteQuoted(span, v));
+    }
+
     public static int QuotedLength(string value)
     {
         // Vectors and model names never need escaping: one vectorised look settles it.

@@ -4,6 +4,10 @@ using MemorySql.Workers.Check;
 using MemorySql.Workers.Common;
 using MemorySql.Workers.Decay;
 using MemorySql.Workers.Embed;
+using MemorySql.Workers.Extraction;
+using MemorySql.Workers.Health;
+using MemorySql.Workers.Llm;
+using MemorySql.Workers.Reflection;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -18,12 +22,14 @@ namespace MemorySql.Workers;
 public static class WorkerServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers the workers enabled in <paramref name="configuration"/> as hosted services — the embed worker
-    /// (<c>Workers:Embed</c>), the decay worker (<c>Workers:Decay</c>) and the dedup/contradiction check worker
-    /// (<c>Workers:Check</c>) — plus a <see cref="WorkerHealthRegistry"/> to read their health. Needs an
-    /// <see cref="IEmbeddingProvider"/> (see <c>AddMemorySqlEmbeddings</c>); an <see cref="ILlmProvider"/>, when
-    /// registered, judges contradictions. The workers connect through <paramref name="adminDataSource"/>, which
-    /// must log in as the owner of the memory schema; the container disposes it.
+    /// Registers the workers enabled in <paramref name="configuration"/> as hosted services — embed
+    /// (<c>Workers:Embed</c>), decay (<c>Workers:Decay</c>), dedup/contradiction check (<c>Workers:Check</c>),
+    /// extraction (<c>Workers:Extraction</c>) and reflection (<c>Workers:Reflection</c>) — plus a
+    /// <see cref="WorkerHealthRegistry"/> to read their health, the writer that puts it into memory.worker_health
+    /// (<c>Workers:Health</c>), and the <see cref="ILlmUsageSink"/> that writes memory.llm_usage. Needs an
+    /// <see cref="IEmbeddingProvider"/> (see <c>AddMemorySqlEmbeddings</c>) and uses an <see cref="ILlmProvider"/>
+    /// when one is registered (<c>AddMemorySqlLlm</c>). The workers connect through <paramref name="adminDataSource"/>,
+    /// which must log in as the owner of the memory schema; the container disposes it.
     /// </summary>
     public static IServiceCollection AddMemorySqlWorkers(this IServiceCollection services, IConfiguration configuration,
         Func<IServiceProvider, NpgsqlDataSource> adminDataSource)
@@ -34,6 +40,26 @@ public static class WorkerServiceCollectionExtensions
         services.TryAddSingleton<WorkerHealthRegistry>();
         services.TryAddSingleton(sp => new WorkerDataSource(adminDataSource(sp)));
         services.AddOptions<EmbedWorkerOptions>().Bind(configuration.GetSection(EmbedWorkerOptions.SectionName));
+        services.AddOptions<WorkerHealthOptions>().Bind(configuration.GetSection(WorkerHealthOptions.SectionName));
+
+        // First, so that it stops last (hosted services stop in reverse order) and its final write shows the workers stopped.
+        var health = new WorkerHealthOptions();
+        configuration.GetSection(WorkerHealthOptions.SectionName).Bind(health);
+        if (health.Enabled)
+        {
+            services.TryAddSingleton(sp => new WorkerHealthWriter(
+                sp.GetRequiredService<WorkerDataSource>().DataSource,
+                sp.GetRequiredService<WorkerHealthRegistry>(),
+                sp.GetRequiredService<IOptions<WorkerHealthOptions>>().Value,
+                sp.GetRequiredService<ILogger<WorkerHealthWriter>>()));
+            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<WorkerHealthWriter>());
+        }
+
+        // LLM usage (memory.llm_usage) is written by one writer for the whole process: workers and the proxy's
+        // reflect path (ILlmUsageSink). Registered early, so it stops after the workers and flushes what they spent.
+        services.TryAddSingleton(sp => new LlmUsageWriter(sp.GetRequiredService<WorkerDataSource>().DataSource, sp.GetRequiredService<ILogger<LlmUsageWriter>>()));
+        services.TryAddSingleton<ILlmUsageSink>(sp => sp.GetRequiredService<LlmUsageWriter>());
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<LlmUsageWriter>());
 
         var embed = new EmbedWorkerOptions();
         configuration.GetSection(EmbedWorkerOptions.SectionName).Bind(embed);
@@ -73,6 +99,36 @@ public static class WorkerServiceCollectionExtensions
                 sp.GetRequiredService<WorkerHealthRegistry>(),
                 sp.GetService<ILlmProvider>()));
             services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<CheckWorker>());
+        }
+
+        services.AddOptions<ExtractionWorkerOptions>().Bind(configuration.GetSection(ExtractionWorkerOptions.SectionName));
+        var extraction = new ExtractionWorkerOptions();
+        configuration.GetSection(ExtractionWorkerOptions.SectionName).Bind(extraction);
+        if (extraction.Enabled)
+        {
+            services.TryAddSingleton(sp => new ExtractionWorker(
+                sp.GetRequiredService<WorkerDataSource>().DataSource,
+                sp.GetRequiredService<IOptions<ExtractionWorkerOptions>>().Value,
+                sp.GetService<ILlmProvider>(),
+                sp.GetRequiredService<LlmUsageWriter>(),
+                sp.GetRequiredService<ILogger<ExtractionWorker>>(),
+                sp.GetRequiredService<WorkerHealthRegistry>()));
+            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<ExtractionWorker>());
+        }
+
+        services.AddOptions<ReflectionWorkerOptions>().Bind(configuration.GetSection(ReflectionWorkerOptions.SectionName));
+        var reflection = new ReflectionWorkerOptions();
+        configuration.GetSection(ReflectionWorkerOptions.SectionName).Bind(reflection);
+        if (reflection.Enabled)
+        {
+            services.TryAddSingleton(sp => new ReflectionWorker(
+                sp.GetRequiredService<WorkerDataSource>().DataSource,
+                sp.GetRequiredService<IOptions<ReflectionWorkerOptions>>().Value,
+                sp.GetService<ILlmProvider>(),
+                sp.GetRequiredService<LlmUsageWriter>(),
+                sp.GetRequiredService<ILogger<ReflectionWorker>>(),
+                sp.GetRequiredService<WorkerHealthRegistry>()));
+            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<ReflectionWorker>());
         }
         return services;
     }

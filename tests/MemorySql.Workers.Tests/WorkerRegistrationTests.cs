@@ -8,6 +8,10 @@ using MemorySql.Workers.Common;
 using MemorySql.Workers.Decay;
 using MemorySql.Workers.Embed;
 using MemorySql.Workers.Tests.Lifecycle;
+using MemorySql.Workers.Extraction;
+using MemorySql.Workers.Health;
+using MemorySql.Workers.Llm;
+using MemorySql.Workers.Reflection;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -29,31 +33,38 @@ public sealed partial class WorkerRegistrationTests
     private static IConfiguration Config(params (string Key, string? Value)[] values) =>
         new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build();
 
-    private static readonly (string, string?)[] OnlyEmbed = [("Workers:Decay:Enabled", "false"), ("Workers:Check:Enabled", "false")];
-
     [Fact]
-    public async Task AddMemorySqlWorkers_RegistersTheEmbedWorkerAsHostedService()
+    public async Task AddMemorySqlWorkers_RegistersEveryWorkerAsHostedService_HealthFirst()
     {
-        await using var services = Build(Config([("Workers:Embed:BatchSize", "77"), ("Embeddings:Builtin:Dimension", "64"), .. OnlyEmbed]));
-        var hosted = Assert.Single(services.GetServices<IHostedService>());
-        var worker = Assert.IsType<EmbedWorker>(hosted);
+        await using var services = Build(Config(("Workers:Embed:BatchSize", "77"), ("Embeddings:Builtin:Dimension", "64")));
+        var hosted = services.GetServices<IHostedService>().ToList();
+        Assert.IsType<WorkerHealthWriter>(hosted[0]); // first, so it stops last
+        Assert.IsType<LlmUsageWriter>(hosted[1]);     // before the workers, so it flushes what they spent
+        var worker = Assert.IsType<EmbedWorker>(Assert.Single(hosted, h => h is EmbedWorker));
+        Assert.Single(hosted, h => h is ExtractionWorker);
+        Assert.Single(hosted, h => h is ReflectionWorker);
         Assert.Same(worker, services.GetRequiredService<EmbedWorker>());
+        Assert.Same(services.GetRequiredService<LlmUsageWriter>(), services.GetRequiredService<ILlmUsageSink>());
         Assert.Equal("builtin-v1-d64", worker.Model);
         Assert.Equal(77, services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EmbedWorkerOptions>>().Value.BatchSize);
-        var snapshot = Assert.Single(services.GetRequiredService<WorkerHealthRegistry>().Snapshot());
-        Assert.Equal("builtin-v1-d64", snapshot.Target);
+        var targets = services.GetRequiredService<WorkerHealthRegistry>().Snapshot().ToDictionary(s => s.Worker, s => s.Target);
+        Assert.Equal("builtin-v1-d64", targets["embed"]);
+        Assert.Equal("heuristic", targets["extraction"]);
+        Assert.Equal("extractive", targets["reflection"]);
     }
 
     [Fact]
-    public async Task AddMemorySqlWorkers_ByDefault_RegistersEmbedDecayAndCheckWorkers()
+    public async Task AddMemorySqlWorkers_ByDefault_RegistersEveryWorker()
     {
         await using var services = Build(Config());
         var hosted = services.GetServices<IHostedService>().ToList();
-        Assert.Equal(3, hosted.Count);
-        Assert.Contains(hosted, h => h is EmbedWorker);
-        Assert.Contains(hosted, h => h is DecayWorker);
+        Assert.Single(hosted, h => h is EmbedWorker);
+        Assert.Single(hosted, h => h is DecayWorker);
+        Assert.Single(hosted, h => h is ExtractionWorker);
+        Assert.Single(hosted, h => h is ReflectionWorker);
         var check = Assert.IsType<CheckWorker>(Assert.Single(hosted, h => h is CheckWorker));
-        Assert.Equal(new[] { "check", "decay", "embed" }, services.GetRequiredService<WorkerHealthRegistry>().Snapshot().Select(s => s.Worker).ToArray());
+        Assert.Equal(new[] { "check", "decay", "embed", "extraction", "reflection" },
+            services.GetRequiredService<WorkerHealthRegistry>().Snapshot().Select(s => s.Worker).Order().ToArray());
         Assert.Equal("heuristics", check.Health.Target);   // no LLM registered
     }
 
@@ -74,10 +85,24 @@ public sealed partial class WorkerRegistrationTests
     }
 
     [Fact]
-    public async Task AddMemorySqlWorkers_Disabled_RegistersNoWorker()
+    public async Task AddMemorySqlWorkers_WithAnLlm_ExtractionAndReflectionUseIt()
     {
-        await using var services = Build(Config([("Workers:Embed:Enabled", "false"), .. OnlyEmbed]));
-        Assert.Empty(services.GetServices<IHostedService>());
+        var config = Config(("Llm:Provider", "openai"), ("Llm:OpenAI:Model", "gpt-test"), ("Llm:OpenAI:BaseUrl", "http://127.0.0.1:1/v1"));
+        await using var services = new ServiceCollection().AddLogging().AddMemorySqlEmbeddings(config).AddMemorySqlLlm(config)
+            .AddMemorySqlWorkers(config, _ => NpgsqlDataSource.Create(ConnectionString)).BuildServiceProvider();
+        _ = services.GetServices<IHostedService>().ToList();
+        var targets = services.GetRequiredService<WorkerHealthRegistry>().Snapshot().ToDictionary(s => s.Worker, s => s.Target);
+        Assert.Equal("llm:gpt-test", targets["extraction"]);
+        Assert.Equal("llm:gpt-test", targets["reflection"]);
+    }
+
+    [Fact]
+    public async Task AddMemorySqlWorkers_Disabled_RegistersOnlyTheUsageWriter()
+    {
+        await using var services = Build(Config(("Workers:Embed:Enabled", "false"), ("Workers:Health:Enabled", "false"),
+            ("Workers:Extraction:Enabled", "false"), ("Workers:Reflection:Enabled", "false"),
+            ("Workers:Decay:Enabled", "false"), ("Workers:Check:Enabled", "false")));
+        Assert.IsType<LlmUsageWriter>(Assert.Single(services.GetServices<IHostedService>()));
         Assert.Empty(services.GetRequiredService<WorkerHealthRegistry>().Snapshot());
     }
 
@@ -124,18 +149,31 @@ public sealed partial class WorkerRegistrationTests
     public async Task DocsExample_BindsToValidOptions(string json)
     {
         var configuration = new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build();
-        var embed = new EmbedWorkerOptions();
-        configuration.GetSection(EmbedWorkerOptions.SectionName).Bind(embed);
-        var decay = new DecayWorkerOptions();
-        configuration.GetSection(DecayWorkerOptions.SectionName).Bind(decay);
-        var check = new CheckWorkerOptions();
-        configuration.GetSection(CheckWorkerOptions.SectionName).Bind(check);
+        var embed = Bind<EmbedWorkerOptions>(configuration, EmbedWorkerOptions.SectionName);
+        var decay = Bind<DecayWorkerOptions>(configuration, DecayWorkerOptions.SectionName);
+        var check = Bind<CheckWorkerOptions>(configuration, CheckWorkerOptions.SectionName);
+        var extraction = Bind<ExtractionWorkerOptions>(configuration, ExtractionWorkerOptions.SectionName);
+        var reflection = Bind<ReflectionWorkerOptions>(configuration, ReflectionWorkerOptions.SectionName);
+        var health = Bind<WorkerHealthOptions>(configuration, WorkerHealthOptions.SectionName);
         Assert.Empty(embed.Validate().Concat(decay.Validate()).Concat(check.Validate()));
+        Assert.Empty(extraction.Validate());
+        Assert.Empty(reflection.Validate());
+        Assert.Empty(health.Validate());
         await using var services = Build(configuration);
         var hosted = services.GetServices<IHostedService>().ToList();
-        Assert.Equal(embed.Enabled, hosted.Any(h => h is EmbedWorker));
-        Assert.Equal(decay.Enabled, hosted.Any(h => h is DecayWorker));
-        Assert.Equal(check.Enabled, hosted.Any(h => h is CheckWorker));
+        Assert.Equal(embed.Enabled ? 1 : 0, hosted.Count(h => h is EmbedWorker));
+        Assert.Equal(decay.Enabled ? 1 : 0, hosted.Count(h => h is DecayWorker));
+        Assert.Equal(check.Enabled ? 1 : 0, hosted.Count(h => h is CheckWorker));
+        Assert.Equal(extraction.Enabled ? 1 : 0, hosted.Count(h => h is ExtractionWorker));
+        Assert.Equal(reflection.Enabled ? 1 : 0, hosted.Count(h => h is ReflectionWorker));
+        Assert.Equal(health.Enabled ? 1 : 0, hosted.Count(h => h is WorkerHealthWriter));
+    }
+
+    private static T Bind<T>(IConfiguration configuration, string section) where T : new()
+    {
+        var options = new T();
+        configuration.GetSection(section).Bind(options);
+        return options;
     }
 
     private static string DocsPath()

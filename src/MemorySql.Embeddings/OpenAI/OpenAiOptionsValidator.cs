@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 
 namespace MemorySql.Embeddings.OpenAI;
 
-/// <summary>Checks <see cref="OpenAiEmbeddingOptions"/> and says which key is wrong and how to fix it.</summary>
+/// <summary>Checks the settings of the OpenAI-compatible providers and says which key is wrong and how to fix it.</summary>
 internal static partial class OpenAiOptionsValidator
 {
     [GeneratedRegex("^[A-Za-z0-9._:/-]{1,100}$")]
@@ -12,8 +12,7 @@ internal static partial class OpenAiOptionsValidator
     public static List<string> Validate(OpenAiEmbeddingOptions options, string section)
     {
         var errors = new List<string>();
-        if (!Uri.TryCreate(options.BaseUrl, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
-            errors.Add($"{section}:BaseUrl must be an absolute http(s) URL such as https://api.openai.com/v1 or http://localhost:11434/v1 (got '{options.BaseUrl}')");
+        if (ValidateBaseUrl(options.BaseUrl, section) is { } badUrl) errors.Add(badUrl);
         if (string.IsNullOrWhiteSpace(options.Model))
             errors.Add($"{section}:Model is required, e.g. text-embedding-3-small or nomic-embed-text");
 
@@ -30,32 +29,54 @@ internal static partial class OpenAiOptionsValidator
 
         if (options.BatchSize is < 1 or > 2048)
             errors.Add(string.Create(CultureInfo.InvariantCulture, $"{section}:BatchSize must be between 1 and 2048 (got {options.BatchSize})"));
-        if (!(options.TimeoutSeconds > 0) || options.TimeoutSeconds > 3600)
-            errors.Add(string.Create(CultureInfo.InvariantCulture, $"{section}:TimeoutSeconds must be above 0 and at most 3600 (got {options.TimeoutSeconds})"));
-        if (options.MaxRetries is < 0 or > 20)
-            errors.Add(string.Create(CultureInfo.InvariantCulture, $"{section}:MaxRetries must be between 0 and 20 (got {options.MaxRetries})"));
-        if (options.MaxConcurrency is < 1 or > 256)
-            errors.Add(string.Create(CultureInfo.InvariantCulture, $"{section}:MaxConcurrency must be between 1 and 256 (got {options.MaxConcurrency})"));
-        if (!(options.RetryBaseDelaySeconds >= 0) || !(options.RetryMaxDelaySeconds >= options.RetryBaseDelaySeconds))
+        errors.AddRange(ValidateConnection(options.TimeoutSeconds, options.MaxRetries, options.MaxConcurrency, options.RetryBaseDelaySeconds,
+            options.RetryMaxDelaySeconds, options.ApiKeyHeader, section));
+        return errors;
+    }
+
+    /// <summary>A problem with a BaseUrl (an absolute http(s) URL), or null.</summary>
+    public static string? ValidateBaseUrl(string? baseUrl, string section) =>
+        Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+            ? null
+            : $"{section}:BaseUrl must be an absolute http(s) URL such as https://api.openai.com/v1 or http://localhost:11434/v1 (got '{baseUrl}')";
+
+    /// <summary>The checks every OpenAI-compatible client shares: timeouts, retries, concurrency, the key header.</summary>
+    public static List<string> ValidateConnection(double timeoutSeconds, int maxRetries, int maxConcurrency, double retryBaseDelaySeconds,
+        double retryMaxDelaySeconds, string? apiKeyHeader, string section)
+    {
+        var errors = new List<string>();
+        if (!(timeoutSeconds > 0) || timeoutSeconds > 3600)
+            errors.Add(string.Create(CultureInfo.InvariantCulture, $"{section}:TimeoutSeconds must be above 0 and at most 3600 (got {timeoutSeconds})"));
+        if (maxRetries is < 0 or > 20)
+            errors.Add(string.Create(CultureInfo.InvariantCulture, $"{section}:MaxRetries must be between 0 and 20 (got {maxRetries})"));
+        if (maxConcurrency is < 1 or > 256)
+            errors.Add(string.Create(CultureInfo.InvariantCulture, $"{section}:MaxConcurrency must be between 1 and 256 (got {maxConcurrency})"));
+        if (!(retryBaseDelaySeconds >= 0) || !(retryMaxDelaySeconds >= retryBaseDelaySeconds))
             errors.Add($"{section}:RetryBaseDelaySeconds must be 0 or more and RetryMaxDelaySeconds at least as large");
-        if (options.ApiKeyHeader is { Length: > 0 } header &&
+        if (apiKeyHeader is { Length: > 0 } header &&
             !header.Equals("Authorization", StringComparison.OrdinalIgnoreCase) && !header.Equals("api-key", StringComparison.OrdinalIgnoreCase))
             errors.Add($"{section}:ApiKeyHeader must be 'Authorization' (Bearer) or 'api-key' (Azure OpenAI), not '{header}'");
         return errors;
     }
 
-    /// <summary>BaseUrl + "/embeddings", keeping a query string; a BaseUrl that already ends in /embeddings is used as is.</summary>
-    public static Uri EmbeddingsEndpoint(string baseUrl)
+    /// <summary>BaseUrl + <paramref name="suffix"/> ("/embeddings", "/chat/completions"), keeping a query string; a BaseUrl that already ends in the suffix is used as is.</summary>
+    public static Uri Endpoint(string baseUrl, string suffix)
     {
         var builder = new UriBuilder(baseUrl);
         var path = builder.Path.TrimEnd('/');
-        if (!path.EndsWith("/embeddings", StringComparison.OrdinalIgnoreCase)) path += "/embeddings";
+        if (!path.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)) path += suffix;
         builder.Path = path;
         return builder.Uri;
     }
 
-    public static bool UsesApiKeyHeader(OpenAiEmbeddingOptions options, Uri endpoint) =>
-        options.ApiKeyHeader is { Length: > 0 } header
+    /// <summary>BaseUrl + "/embeddings" (see <see cref="Endpoint"/>).</summary>
+    public static Uri EmbeddingsEndpoint(string baseUrl) => Endpoint(baseUrl, "/embeddings");
+
+    public static bool UsesApiKeyHeader(OpenAiEmbeddingOptions options, Uri endpoint) => UsesApiKeyHeader(options.ApiKeyHeader, endpoint);
+
+    /// <summary>Whether the key goes in Azure's "api-key" header: as configured, else for *.openai.azure.com hosts.</summary>
+    public static bool UsesApiKeyHeader(string? apiKeyHeader, Uri endpoint) =>
+        apiKeyHeader is { Length: > 0 } header
             ? header.Equals("api-key", StringComparison.OrdinalIgnoreCase)
             : endpoint.Host.EndsWith(".openai.azure.com", StringComparison.OrdinalIgnoreCase);
 }

@@ -3,12 +3,29 @@ using System.Text;
 using MemorySql.Embeddings;
 using MemorySql.Protocol;
 using MemorySql.Rewrite;
+using System.Globalization;
 using Microsoft.Extensions.Logging;
 
 namespace MemorySql.Proxy.Rewriting;
 
 /// <summary>A prepared statement the proxy rewrote: the client sees <see cref="VisibleParameters"/>, PostgreSQL more.</summary>
-internal sealed record StatementRewrite(int VisibleParameters, IReadOnlyList<InjectedParameter> Injected);
+/// <param name="Injected">The embedding parameters, one per client parameter holding a text.</param>
+/// <param name="Reflects">Its reflect calls on the LLM path (each with four parameters after the embedding ones).</param>
+/// <param name="Context">The proxy's reflect_context statement for those calls, with the client parameters it binds.</param>
+internal sealed record StatementRewrite(int VisibleParameters, IReadOnlyList<InjectedParameter> Injected, IReadOnlyList<ReflectCall> Reflects,
+    ReflectContextStatement? Context)
+{
+    /// <summary>Trailing parameters ParameterDescription hides from the client.</summary>
+    public int Hidden => Injected.Count + Reflects.Count * ReflectCall.ParametersPerCall;
+}
+
+/// <summary>
+/// The statement the proxy runs before a Bind of a statement with reflect calls: <c>SELECT reflect_context(…)::text, …</c>
+/// with the calls' own arguments. <see cref="ClientParameters"/>[i] is the client parameter bound as $(i+1) (declared
+/// type <see cref="Types"/>[i]); then one vector parameter per entry of <see cref="EmbeddingSources"/> (the client
+/// parameter whose text it embeds).
+/// </summary>
+internal sealed record ReflectContextStatement(string Sql, int[] ClientParameters, int[] Types, int[] EmbeddingSources);
 
 /// <summary>
 /// The memory-call rewrite of one session (DESIGN §4): finds memory calls in Query and Parse, embeds their
@@ -21,26 +38,39 @@ internal sealed class RewriteSession
     /// <summary>Name of the statement the proxy prepares to report an embedding failure at Execute.</summary>
     internal const string FailureStatement = "memorysql_embedding_failure";
 
+    /// <summary>Name of the statement and portal the proxy uses for reflect_context before a Bind.</summary>
+    internal const string ContextStatement = "memorysql_reflect_context";
+
     private readonly PlanCache _plans;
     private readonly IEmbeddingProvider _embeddings;
+    private readonly ReflectSynthesizer? _synthesizer;
     private readonly ILogger _logger;
     private readonly long _sessionId;
     private readonly Dictionary<string, StatementRewrite> _statements = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private readonly Queue<(long Generation, int Hide)> _describes = new();
     private readonly Queue<(long Generation, byte Type)> _dropped = new();
+    private readonly Queue<ResponseCapture> _captures = new();
+    // Frontend loop only: Sync/Query messages sent (the generation of what is being sent) and completion
+    // responses owed for what was sent since the last one.
     private long _syncsSent;
+    private long _unitsSent;
+    // Backend loop, under _gate: ReadyForQuery seen, completion responses seen since, whether an error came since.
     private long _readySeen;
+    private long _unitsReceived;
+    private bool _errorSinceReady;
+    private bool _aborted;
     private CancellationTokenSource? _embedding;
     private volatile bool _clientEncodingIsUtf8 = true;
     private volatile bool _standardConformingStrings = true;
 
-    public RewriteSession(PlanCache plans, IEmbeddingProvider embeddings, ILogger logger, long sessionId)
+    public RewriteSession(PlanCache plans, IEmbeddingProvider embeddings, ILogger logger, long sessionId, ReflectSynthesizer? synthesizer = null)
     {
         _plans = plans;
         _embeddings = embeddings;
         _logger = logger;
         _sessionId = sessionId;
+        _synthesizer = synthesizer;
     }
 
     /// <summary>
@@ -74,6 +104,9 @@ internal sealed class RewriteSession
             RewritesSql ? "are rewritten" : "pass unchanged");
     }
 
+    /// <summary>True when the backend loop must count completion responses (the proxy may insert statements of its own).</summary>
+    public bool TracksResponses => _synthesizer is not null;
+
     /// <summary>True when a Bind may need values appended.</summary>
     public bool HasRewrittenStatements => _statements.Count > 0;
 
@@ -105,21 +138,22 @@ internal sealed class RewriteSession
         return _statements.ContainsKey(reader.ReadCString());
     }
 
-    /// <summary>Every message the frontend forwards passes here (in order) so responses can be matched to requests.</summary>
+    /// <summary>Every message the frontend forwards whole passes here (in order) so responses can be matched to requests.</summary>
     public void OnForwarded(byte type, ReadOnlySpan<byte> message)
     {
         switch (type)
         {
             case FrontendCode.Sync:
             case FrontendCode.Query:
-                _syncsSent++;
+                NextGeneration();
                 break;
             case FrontendCode.Describe when message.Length > MessageHeader.Size && message[MessageHeader.Size] == (byte)'S':
             {
                 var reader = new WireReader(message);
                 reader.ReadBytes(1);
-                var hide = _statements.TryGetValue(reader.ReadCString(), out var rewrite) ? rewrite.Injected.Count : 0;
+                var hide = _statements.TryGetValue(reader.ReadCString(), out var rewrite) ? rewrite.Hidden : 0;
                 lock (_gate) _describes.Enqueue((_syncsSent, hide));
+                _unitsSent += 2; // ParameterDescription, then RowDescription or NoData
                 break;
             }
             case FrontendCode.Close when message.Length > MessageHeader.Size && message[MessageHeader.Size] == (byte)'S':
@@ -127,28 +161,88 @@ internal sealed class RewriteSession
                 var reader = new WireReader(message);
                 reader.ReadBytes(1);
                 _statements.Remove(reader.ReadCString());
+                _unitsSent++;
                 break;
             }
+            default:
+                CountSent(type);
+                break;
         }
+    }
+
+    /// <summary>A message forwarded as it streams (Execute, Bind, …): counts the completion response it is owed.</summary>
+    public void CountSent(byte type)
+    {
+        if (type is FrontendCode.Parse or FrontendCode.Bind or FrontendCode.Execute or FrontendCode.Close or FrontendCode.FunctionCall
+            or FrontendCode.Describe)
+            _unitsSent++;
+    }
+
+    private void NextGeneration()
+    {
+        _syncsSent++;
+        _unitsSent = 0;
     }
 
     // ------------------------------------------------------------------ frontend: rewrites
 
-    /// <summary>A simple Query with memory calls: embed the literal texts and send the rewritten text.</summary>
-    public async ValueTask<byte[]> RewriteQueryAsync(ReadOnlyMemory<byte> message)
+    /// <summary>
+    /// A simple Query with memory calls: embed the literal texts; for reflect calls on the LLM path, first run
+    /// reflect_context on the client's own connection (its responses never reach the client) and ask the LLM; then
+    /// send the rewritten text.
+    /// </summary>
+    public async ValueTask<byte[]> RewriteQueryAsync(ReadOnlyMemory<byte> message, MessageSink upstream)
     {
         var sql = ReadQueryText(message.Span);
         var plan = _plans.Get(sql);
-        _syncsSent++;
-        if (plan is null || plan.LiteralTexts.Count == 0) return message.ToArray();
+        if (plan is null || plan.LiteralTexts.Count == 0) return SendQuery(message.ToArray());
         var (vectors, failure) = await EmbedAsync(plan.LiteralTexts).ConfigureAwait(false);
-        if (failure is not null) return new MessageBuilder().Query(FailingStatement(failure)).ToArray();
+        if (failure is not null) return SendQuery(new MessageBuilder().Query(FailingStatement(failure)).ToArray());
         // A blank text is bad input, not something to embed: PostgreSQL's own check reports it (22023).
-        if (!AllEmbedded(vectors!, out var embedded)) return message.ToArray();
-        return new MessageBuilder().Query(plan.RenderWithLiterals(embedded, _embeddings.Model)).ToArray();
+        if (!AllEmbedded(vectors!, out var embedded)) return SendQuery(message.ToArray());
+
+        var reflects = ReflectCall.Plan(plan, _synthesizer is not null, literalOnly: true);
+        if (reflects.Count == 0) return SendQuery(new MessageBuilder().Query(plan.RenderWithLiterals(embedded, _embeddings.Model)).ToArray());
+
+        var arguments = new Dictionary<MemoryCallSite, ReflectArguments>();
+        var llm = reflects.Where(r => r.Mode == ReflectMode.Llm).ToList();
+        if (llm.Count > 0)
+        {
+            var context = "SELECT " + string.Join(", ", llm.Select(r =>
+                $"memory.reflect_context({r.ContextArguments}, _embedding => {SqlText.Quote(embedded[r.Site.LiteralIndex])}::vector, _model => {SqlText.Quote(_embeddings.Model)})::text"));
+            var capture = BeginCapture(expectedUnits: 0);
+            NextGeneration();
+            await upstream.WriteMessagesAsync(new MessageBuilder().Query(context).WrittenMemory).ConfigureAwait(false);
+            var result = await capture.Completion.Task.ConfigureAwait(false);
+            if (result.ErrorResponse is not null)
+            {
+                // The client has its error (the backend passed it on); an empty statement gives it its ReadyForQuery.
+                lock (_gate) _dropped.Enqueue((_syncsSent, BackendCode.EmptyQueryResponse));
+                return SendQuery(new MessageBuilder().Query("").ToArray());
+            }
+            var synthesized = await SynthesizeAsync(llm, result.Rows.Count > 0 ? result.Rows[0] : null).ConfigureAwait(false);
+            if (synthesized.Failure is not null) return SendQuery(new MessageBuilder().Query(FailingStatement(synthesized.Failure)).ToArray());
+            arguments = synthesized.Arguments!;
+        }
+        foreach (var call in reflects.Where(r => r.Mode == ReflectMode.Offline)) arguments[call.Site] = ReflectArguments.Offline(call.OfflineReason!);
+
+        var model = SqlText.Quote(_embeddings.Model);
+        var rendered = plan.Render(site =>
+        {
+            if (site.Kind != CallSiteKind.Literal) return null;
+            var embedding = $", _embedding => {SqlText.Quote(embedded[site.LiteralIndex])}::vector, _model => {model}";
+            return arguments.TryGetValue(site, out var a) ? embedding + a.ToSql() : embedding;
+        });
+        return SendQuery(new MessageBuilder().Query(rendered).ToArray());
     }
 
-    /// <summary>A Parse with memory calls: literal texts inlined, parameter texts get an injected $k::vector.</summary>
+    private byte[] SendQuery(byte[] query)
+    {
+        NextGeneration();
+        return query;
+    }
+
+    /// <summary>A Parse with memory calls: literal texts inlined, parameter texts get an injected $k::vector; reflect calls their LLM parameters.</summary>
     public async ValueTask<byte[]> RewriteParseAsync(ReadOnlyMemory<byte> message)
     {
         string name, sql;
@@ -161,10 +255,11 @@ internal sealed class RewriteSession
             for (var i = 0; i < types.Length; i++) types[i] = reader.ReadInt32();
         }
         _statements.Remove(name);
+        _unitsSent++; // ParseComplete, whatever is sent in its place
         var plan = _plans.Get(sql);
         if (plan is null || (plan.LiteralTexts.Count == 0 && plan.TextParameters.Count == 0)) return message.ToArray();
 
-        IReadOnlyList<string> literalVectors = [];
+        string[] literalVectors = [];
         if (plan.LiteralTexts.Count > 0)
         {
             var (vectors, failure) = await EmbedAsync(plan.LiteralTexts).ConfigureAwait(false);
@@ -178,16 +273,87 @@ internal sealed class RewriteSession
             literalVectors = embedded;
         }
         var visible = Math.Max(plan.MaxParameterNumber, types.Length);
-        var rewrite = plan.RenderWithParameters(literalVectors, _embeddings.Model, visible + 1);
-        if (rewrite.InjectedParameters.Count > 0) _statements[name] = new StatementRewrite(visible, rewrite.InjectedParameters);
-        // Types of the injected parameters are left to PostgreSQL (0): "$k::vector" makes them vector.
-        var allTypes = new int[types.Length == 0 && rewrite.InjectedParameters.Count == 0 ? 0 : visible + rewrite.InjectedParameters.Count];
-        types.CopyTo(allTypes, 0);
-        return ParseMessage(name, rewrite.Sql, allTypes);
+        var reflects = ReflectCall.Plan(plan, _synthesizer is not null, literalOnly: false);
+        if (reflects.All(r => r.Mode == ReflectMode.None))
+        {
+            var rewrite = plan.RenderWithParameters(literalVectors, _embeddings.Model, visible + 1);
+            if (rewrite.InjectedParameters.Count > 0) _statements[name] = new StatementRewrite(visible, rewrite.InjectedParameters, [], null);
+            // Types of the injected parameters are left to PostgreSQL (0): "$k::vector" makes them vector.
+            var allTypes = new int[types.Length == 0 && rewrite.InjectedParameters.Count == 0 ? 0 : visible + rewrite.InjectedParameters.Count];
+            types.CopyTo(allTypes, 0);
+            return ParseMessage(name, rewrite.Sql, allTypes);
+        }
+
+        // Embedding parameters first (one per client parameter holding a text), then four per reflect call on the LLM path.
+        var first = visible + 1;
+        var injected = plan.TextParameters.Select((source, slot) => new InjectedParameter(first + slot, source)).ToList();
+        var next = first + injected.Count;
+        var llm = new List<ReflectCall>();
+        foreach (var call in reflects.Where(r => r.Mode == ReflectMode.Llm))
+        {
+            llm.Add(call with { FirstParameter = next });
+            next += ReflectCall.ParametersPerCall;
+        }
+        var model = SqlText.Quote(_embeddings.Model);
+        string EmbeddingOf(MemoryCallSite site) => site.Kind == CallSiteKind.Literal
+            ? $"{SqlText.Quote(literalVectors[site.LiteralIndex])}::vector"
+            : $"${(first + IndexOf(plan.TextParameters, site.ParameterNumber)).ToString(CultureInfo.InvariantCulture)}::vector";
+        var rendered = plan.Render(site =>
+        {
+            if (site.Kind is not (CallSiteKind.Literal or CallSiteKind.Parameter)) return null;
+            var text = $", _embedding => {EmbeddingOf(site)}, _model => {model}";
+            if (llm.Find(c => c.Site == site) is { } call)
+            {
+                var p = call.FirstParameter;
+                text += string.Create(CultureInfo.InvariantCulture,
+                    $", _synthesis => ${p}::text, _sources => ${p + 1}::uuid[], _llm => ${p + 2}::jsonb, _offline_reason => ${p + 3}::text");
+            }
+            else if (reflects.Find(c => c.Site == site) is { Mode: ReflectMode.Offline } offline)
+            {
+                text += ", _offline_reason => " + SqlText.Quote(offline.OfflineReason!);
+            }
+            return text;
+        });
+
+        ReflectContextStatement? context = null;
+        if (llm.Count > 0)
+        {
+            // reflect_context with the calls' own arguments; the client parameters they use renumbered from $1, then the vectors.
+            var numbers = new Dictionary<int, int>();
+            var columns = llm.Select(c => (Call: c, Arguments: ReflectCall.Renumber(sql, c.Site, numbers))).ToList();
+            var embeddingSources = new List<int>();
+            var parts = new List<string>();
+            foreach (var (call, arguments) in columns)
+            {
+                string vector;
+                if (call.Site.Kind == CallSiteKind.Literal)
+                {
+                    vector = $"{SqlText.Quote(literalVectors[call.Site.LiteralIndex])}::vector";
+                }
+                else
+                {
+                    embeddingSources.Add(call.Site.ParameterNumber);
+                    vector = $"${(numbers.Count + embeddingSources.Count).ToString(CultureInfo.InvariantCulture)}::vector";
+                }
+                parts.Add($"memory.reflect_context({arguments}, _embedding => {vector}, _model => {model})::text");
+            }
+            var clientParameters = numbers.OrderBy(kv => kv.Value).Select(kv => kv.Key).ToArray();
+            var contextTypes = clientParameters.Select(p => p <= types.Length ? types[p - 1] : 0).Concat(embeddingSources.Select(_ => 0)).ToArray();
+            context = new ReflectContextStatement("SELECT " + string.Join(", ", parts), clientParameters, contextTypes, [.. embeddingSources]);
+        }
+        if (injected.Count > 0 || llm.Count > 0) _statements[name] = new StatementRewrite(visible, injected, llm, context);
+        var hidden = injected.Count + llm.Count * ReflectCall.ParametersPerCall;
+        var parseTypes = new int[types.Length == 0 && hidden == 0 ? 0 : visible + hidden];
+        types.CopyTo(parseTypes, 0);
+        return ParseMessage(name, rendered, parseTypes);
     }
 
-    /// <summary>A Bind of a rewritten statement: embed the bound texts and append them as the injected parameters.</summary>
-    public async ValueTask<byte[]> RewriteBindAsync(ReadOnlyMemory<byte> message)
+    /// <summary>
+    /// A Bind of a rewritten statement: embed the bound texts and append them as the injected parameters; for reflect
+    /// calls on the LLM path, first run reflect_context with the bound values (responses kept from the client), ask the
+    /// LLM, and append what reflect should record.
+    /// </summary>
+    public async ValueTask<byte[]> RewriteBindAsync(ReadOnlyMemory<byte> message, MessageSink upstream)
     {
         string portal, statement;
         short[] formats;
@@ -210,23 +376,28 @@ internal sealed class RewriteSession
             resultFormatsTail = reader.Rest.ToArray();
         }
         var rewrite = _statements[statement];
-        if (values.Length != rewrite.VisibleParameters) return message.ToArray(); // PostgreSQL reports the count mismatch
+        if (values.Length != rewrite.VisibleParameters)
+        {
+            _unitsSent++;
+            return message.ToArray(); // PostgreSQL reports the count mismatch
+        }
 
         // The texts to embed: each injected parameter's source $n, in text or binary format (both UTF-8 for text).
         // Bound since the client left UTF-8: the statement still needs its values, NULL vectors (the worker embeds).
         // (standard_conforming_strings does not matter here: bound values are not quoted.)
         var texts = new List<string>();
-        var textIndex = new int[rewrite.Injected.Count];
+        var textOf = new Dictionary<int, int>(); // client parameter -> index in texts
         var utf8 = _clientEncodingIsUtf8;
-        for (var k = 0; k < rewrite.Injected.Count; k++)
+        foreach (var source in rewrite.Injected.Select(i => i.SourceParameter).Concat(rewrite.Context?.EmbeddingSources ?? []))
         {
-            var (length, offset) = values[rewrite.Injected[k].SourceParameter - 1];
+            if (textOf.ContainsKey(source)) continue;
+            var (length, offset) = values[source - 1];
             if (length < 0 || !utf8)
             {
-                textIndex[k] = -1;
+                textOf[source] = -1;
                 continue;
             }
-            textIndex[k] = texts.Count;
+            textOf[source] = texts.Count;
             texts.Add(Encoding.UTF8.GetString(message.Span.Slice(offset, length)));
         }
         string?[] vectors = [];
@@ -236,10 +407,33 @@ internal sealed class RewriteSession
             if (failure is not null) return FailingBind(portal, failure);
             vectors = embedded!;
         }
+        string? VectorOf(int source) => textOf[source] < 0 ? null : vectors[textOf[source]];
+        short FormatOf(int parameter) => formats.Length == 0 ? (short)0 : formats.Length == 1 ? formats[0] : formats[parameter - 1];
 
-        var b = new MessageBuilder(message.Length + 64 * (rewrite.Injected.Count + 1));
+        var reflectValues = new List<string?>();
+        if (rewrite.Context is { } context)
+        {
+            var arguments = ReflectArgumentsForNone(rewrite.Reflects);
+            var result = await RunContextAsync(context, upstream, values, message, FormatOf, VectorOf).ConfigureAwait(false);
+            if (!result.Skipped && result.ErrorResponse is null)
+            {
+                var synthesized = await SynthesizeAsync(rewrite.Reflects, result.Rows.Count > 0 ? result.Rows[0] : null).ConfigureAwait(false);
+                if (synthesized.Failure is not null) return FailingBind(portal, synthesized.Failure);
+                arguments = synthesized.Arguments!;
+            }
+            foreach (var call in rewrite.Reflects)
+            {
+                var a = arguments[call.Site];
+                reflectValues.Add(a.Synthesis);
+                reflectValues.Add(a.SourcesText);
+                reflectValues.Add(a.Llm);
+                reflectValues.Add(a.OfflineReason);
+            }
+        }
+
+        var b = new MessageBuilder(message.Length + 64 * (rewrite.Injected.Count + 1) + reflectValues.Sum(v => v?.Length ?? 0));
         b.StartMessage(FrontendCode.Bind).WriteCString(portal).WriteCString(statement);
-        var total = values.Length + rewrite.Injected.Count;
+        var total = values.Length + rewrite.Injected.Count + reflectValues.Count;
         if (formats.Length == 0 || (formats.Length == 1 && formats[0] == 0))
         {
             b.WriteInt16((short)formats.Length);
@@ -250,7 +444,7 @@ internal sealed class RewriteSession
             // One code for all (binary), or one per parameter: spell out one per parameter, text for the injected ones.
             b.WriteInt16((short)total);
             for (var i = 0; i < values.Length; i++) b.WriteInt16(formats.Length == 1 ? formats[0] : formats[i]);
-            for (var k = 0; k < rewrite.Injected.Count; k++) b.WriteInt16(0);
+            for (var k = 0; k < rewrite.Injected.Count + reflectValues.Count; k++) b.WriteInt16(0);
         }
         b.WriteInt16((short)total);
         foreach (var (length, offset) in values)
@@ -258,19 +452,101 @@ internal sealed class RewriteSession
             b.WriteInt32(length);
             if (length > 0) b.WriteBytes(message.Span.Slice(offset, length));
         }
-        for (var k = 0; k < rewrite.Injected.Count; k++)
+        foreach (var value in rewrite.Injected.Select(i => VectorOf(i.SourceParameter)).Concat(reflectValues))
         {
-            // NULL text or blank text (nothing to embed; the routine reports a blank text itself) → NULL vector.
-            if (textIndex[k] < 0 || vectors[textIndex[k]] is null)
+            if (value is null)
             {
                 b.WriteInt32(-1);
                 continue;
             }
-            var vector = Encoding.UTF8.GetBytes(vectors[textIndex[k]]!);
-            b.WriteInt32(vector.Length).WriteBytes(vector);
+            var bytes = Encoding.UTF8.GetBytes(value);
+            b.WriteInt32(bytes.Length).WriteBytes(bytes);
         }
         b.WriteBytes(resultFormatsTail);
+        _unitsSent++;
         return b.EndMessage().ToArray();
+    }
+
+    private static int IndexOf(IReadOnlyList<int> list, int value)
+    {
+        for (var i = 0; i < list.Count; i++)
+            if (list[i] == value) return i;
+        return -1;
+    }
+
+    private static Dictionary<MemoryCallSite, ReflectArguments> ReflectArgumentsForNone(IReadOnlyList<ReflectCall> calls) =>
+        calls.ToDictionary(c => c.Site, _ => ReflectArguments.None);
+
+    /// <summary>
+    /// Runs the reflect_context statement before the client's Bind: Close, Parse, Bind, Execute and Close again (seven
+    /// completion responses), then Flush so the server answers now. The backend loop takes the responses out of the
+    /// stream; an error is passed on to the client (its Bind fails the same way), and the server then skips the client's
+    /// messages up to Sync as it would have.
+    /// </summary>
+    private async Task<CaptureResult> RunContextAsync(ReflectContextStatement context, MessageSink upstream, (int Length, int Offset)[] values,
+        ReadOnlyMemory<byte> bind, Func<int, short> formatOf, Func<int, string?> vectorOf)
+    {
+        var b = new MessageBuilder(bind.Length + 512 + context.Sql.Length);
+        b.StartMessage(FrontendCode.Close).WriteByte((byte)'P').WriteCString(ContextStatement).EndMessage();
+        b.StartMessage(FrontendCode.Close).WriteByte((byte)'S').WriteCString(ContextStatement).EndMessage();
+        b.WriteBytes(ParseMessage(ContextStatement, context.Sql, context.Types));
+        b.StartMessage(FrontendCode.Bind).WriteCString(ContextStatement).WriteCString(ContextStatement);
+        var count = context.ClientParameters.Length + context.EmbeddingSources.Length;
+        b.WriteInt16((short)count);
+        foreach (var p in context.ClientParameters) b.WriteInt16(formatOf(p));
+        foreach (var _ in context.EmbeddingSources) b.WriteInt16(0);
+        b.WriteInt16((short)count);
+        foreach (var p in context.ClientParameters)
+        {
+            var (length, offset) = values[p - 1];
+            b.WriteInt32(length);
+            if (length > 0) b.WriteBytes(bind.Span.Slice(offset, length));
+        }
+        foreach (var source in context.EmbeddingSources)
+        {
+            if (vectorOf(source) is not { } vector)
+            {
+                b.WriteInt32(-1);
+                continue;
+            }
+            var bytes = Encoding.UTF8.GetBytes(vector);
+            b.WriteInt32(bytes.Length).WriteBytes(bytes);
+        }
+        b.WriteInt16(0); // result columns: text
+        b.EndMessage();
+        b.StartMessage(FrontendCode.Execute).WriteCString(ContextStatement).WriteInt32(0).EndMessage();
+        b.StartMessage(FrontendCode.Close).WriteByte((byte)'P').WriteCString(ContextStatement).EndMessage();
+        b.StartMessage(FrontendCode.Close).WriteByte((byte)'S').WriteCString(ContextStatement).EndMessage();
+        b.StartMessage(FrontendCode.Flush).EndMessage();
+        const int Units = 7;
+        var capture = BeginCapture(Units);
+        _unitsSent += Units;
+        await upstream.WriteMessagesAsync(b.WrittenMemory).ConfigureAwait(false);
+        return await capture.Completion.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>The LLM's part for each reflect call, from the context row (one text column per call, in order); a client cancel gives 57014.</summary>
+    private async Task<(Dictionary<MemoryCallSite, ReflectArguments>? Arguments, PgError? Failure)> SynthesizeAsync(IReadOnlyList<ReflectCall> calls, string?[]? row)
+    {
+        var cancel = new CancellationTokenSource();
+        lock (_gate) _embedding = cancel;
+        try
+        {
+            var arguments = new Dictionary<MemoryCallSite, ReflectArguments>();
+            for (var i = 0; i < calls.Count; i++)
+                arguments[calls[i].Site] = await _synthesizer!.SynthesizeAsync(row is not null && i < row.Length ? row[i] : null, _sessionId, cancel.Token).ConfigureAwait(false);
+            return (arguments, null);
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            return (null, PgError.Error(SqlStates.QueryCanceled, "canceling statement due to user request",
+                detail: "MemorySql was waiting for the LLM to answer reflect."));
+        }
+        finally
+        {
+            lock (_gate) _embedding = null;
+            cancel.Dispose();
+        }
     }
 
     // ------------------------------------------------------------------ backend: keep the client's view
@@ -278,12 +554,19 @@ internal sealed class RewriteSession
     /// <summary>ReadyForQuery: everything the proxy expected from the batches before it is settled.</summary>
     public void OnReadyForQuery()
     {
-        lock (_gate)
-        {
-            _readySeen++;
-            while (_describes.Count > 0 && _describes.Peek().Generation < _readySeen) _describes.Dequeue();
-            while (_dropped.Count > 0 && _dropped.Peek().Generation < _readySeen) _dropped.Dequeue();
-        }
+        lock (_gate) ReadyForQueryLocked();
+    }
+
+    private void ReadyForQueryLocked()
+    {
+        _readySeen++;
+        _unitsReceived = 0;
+        _errorSinceReady = false;
+        while (_describes.Count > 0 && _describes.Peek().Generation < _readySeen) _describes.Dequeue();
+        while (_dropped.Count > 0 && _dropped.Peek().Generation < _readySeen) _dropped.Dequeue();
+        // A capture of a finished batch that never started (the server skipped it) is over.
+        while (_captures.Count > 0 && _captures.Peek().Generation < _readySeen && !_captures.Peek().IsSimpleQuery)
+            _captures.Dequeue().Completion.TrySetResult(CaptureResult.WasSkipped);
     }
 
     /// <summary>True when a response of this type answers a message the proxy added, and must not reach the client.</summary>
@@ -321,6 +604,151 @@ internal sealed class RewriteSession
         {
             lock (_gate) return _describes.Count > 0;
         }
+    }
+
+    // ------------------------------------------------------------------ backend: the proxy's own statements
+
+    /// <summary>A completion response (see <see cref="ResponseCapture"/>) that goes to the client.</summary>
+    public void OnCompletion()
+    {
+        lock (_gate) _unitsReceived++;
+    }
+
+    /// <summary>An ErrorResponse that goes to the client: the server now skips to Sync, including any statement of the proxy's queued in this batch.</summary>
+    public void OnError()
+    {
+        lock (_gate)
+        {
+            _errorSinceReady = true;
+            while (_captures.Count > 0 && !_captures.Peek().IsSimpleQuery && _captures.Peek().Generation == _readySeen)
+                _captures.Dequeue().Completion.TrySetResult(CaptureResult.WasSkipped);
+        }
+    }
+
+    /// <summary>True when the next response (other than a notice, a parameter status or a notification) is the proxy's.</summary>
+    public bool IsCapturing
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (_captures.Count == 0) return false;
+                var head = _captures.Peek();
+                return head.Generation == _readySeen && _unitsReceived >= head.UnitsBefore;
+            }
+        }
+    }
+
+    /// <summary>
+    /// A response to the proxy's own statement: rows are kept, completion responses counted, the end of the
+    /// statement completes the capture. Returns what must still reach the client: an error (the client's statement
+    /// would fail the same way), told in terms of reflect, not of the proxy's statement.
+    /// </summary>
+    public byte[]? Capture(byte type, ReadOnlySpan<byte> message)
+    {
+        lock (_gate)
+        {
+            var head = _captures.Peek();
+            switch (type)
+            {
+                case BackendCode.DataRow:
+                    head.Rows.Add(ReadDataRow(message));
+                    return null;
+                case BackendCode.ErrorResponse:
+                    head.Error = message.ToArray();
+                    _errorSinceReady = true;
+                    if (!head.IsSimpleQuery) Complete(head);
+                    return AsReflectError(message);
+                case BackendCode.ReadyForQuery:
+                    _captures.Dequeue();
+                    head.Completion.TrySetResult(new CaptureResult(head.Rows, head.Error, false));
+                    ReadyForQueryLocked();
+                    return null;
+                case BackendCode.ParseComplete or BackendCode.BindComplete or BackendCode.CloseComplete or BackendCode.ParameterDescription
+                    or BackendCode.RowDescription or BackendCode.NoData or BackendCode.CommandComplete or BackendCode.EmptyQueryResponse
+                    or BackendCode.PortalSuspended or BackendCode.FunctionCallResponse:
+                    _unitsReceived++;
+                    head.UnitsSeen++;
+                    if (!head.IsSimpleQuery && head.UnitsSeen >= head.ExpectedUnits) Complete(head);
+                    return null;
+                default:
+                    return null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// An error of the proxy's reflect_context statement as the client's reflect call would have raised it: the
+    /// routine named as reflect, without the cursor position and internal query (they point into the proxy's text).
+    /// </summary>
+    private static byte[] AsReflectError(ReadOnlySpan<byte> message)
+    {
+        var b = new MessageBuilder(message.Length).StartMessage(BackendCode.ErrorResponse);
+        var payload = message[MessageHeader.Size..];
+        while (!payload.IsEmpty && payload[0] != 0)
+        {
+            var code = payload[0];
+            payload = payload[1..];
+            var end = payload.IndexOf((byte)0);
+            if (end < 0) end = payload.Length;
+            var value = Encoding.UTF8.GetString(payload[..end]);
+            payload = end < payload.Length ? payload[(end + 1)..] : [];
+            if (code is (byte)'P' or (byte)'p' or (byte)'q') continue;
+            b.WriteByte(code).WriteCString(value.Replace("memory.reflect_context", "reflect", StringComparison.Ordinal)
+                .Replace("reflect_context", "reflect", StringComparison.Ordinal));
+        }
+        return b.WriteByte(0).EndMessage().ToArray();
+    }
+
+    private void Complete(ResponseCapture head)
+    {
+        _captures.Dequeue();
+        head.Completion.TrySetResult(new CaptureResult(head.Rows, head.Error, false));
+    }
+
+    /// <summary>The connection ended: nothing more will answer the proxy's statements.</summary>
+    public void Abort()
+    {
+        lock (_gate)
+        {
+            _aborted = true;
+            while (_captures.Count > 0)
+                _captures.Dequeue().Completion.TrySetException(new IOException("the upstream connection ended before MemorySql's own statement was answered"));
+        }
+    }
+
+    /// <summary>Registers the responses to the messages about to be sent as the proxy's (see <see cref="ResponseCapture"/>).</summary>
+    private ResponseCapture BeginCapture(int expectedUnits)
+    {
+        var capture = new ResponseCapture(_syncsSent, _unitsSent, expectedUnits);
+        lock (_gate)
+        {
+            if (_aborted)
+                capture.Completion.TrySetException(new IOException("the upstream connection ended"));
+            else if (expectedUnits > 0 && capture.Generation == _readySeen && _errorSinceReady)
+                capture.Completion.TrySetResult(CaptureResult.WasSkipped); // the server is already skipping to Sync
+            else
+                _captures.Enqueue(capture);
+        }
+        return capture;
+    }
+
+    /// <summary>The columns of a DataRow as text (the proxy asks for text results), NULL as null.</summary>
+    private static string?[] ReadDataRow(ReadOnlySpan<byte> message)
+    {
+        var payload = message[MessageHeader.Size..];
+        var count = System.Buffers.Binary.BinaryPrimitives.ReadInt16BigEndian(payload);
+        var columns = new string?[Math.Max((int)count, 0)];
+        var at = 2;
+        for (var i = 0; i < columns.Length; i++)
+        {
+            var length = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(payload[at..]);
+            at += 4;
+            if (length < 0) continue;
+            columns[i] = Encoding.UTF8.GetString(payload.Slice(at, length));
+            at += length;
+        }
+        return columns;
     }
 
     // ------------------------------------------------------------------ cancel
@@ -412,6 +840,7 @@ internal sealed class RewriteSession
             _dropped.Enqueue((_syncsSent, BackendCode.CloseComplete));
             _dropped.Enqueue((_syncsSent, BackendCode.ParseComplete));
         }
+        _unitsSent += 3;
         return b.ToArray();
     }
 

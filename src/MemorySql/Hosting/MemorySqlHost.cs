@@ -37,5 +37,9 @@ internal static class MemorySqlHost
         await host.StartAsync(cancellationToken);
         onReady();
         await host.WaitForShutdownAsync(cancellationToken);
+        // With inline socket completions (Program.Main) the shutdown may have continued on a socket event thread,
+        // after a worker's last write. What follows blocks (disposal, stopping the embedded PostgreSQL through
+        // pg_ctl, whose output pipes are read by that same socket engine): leave that thread first, or it waits on itself.
+        await Task.Yield();
     }
 }

@@ -1,4 +1,5 @@
 using MemorySql.Embeddings;
+using MemorySql.Embeddings.Llm;
 using MemorySql.Proxy;
 using MemorySql.Workers;
 using Npgsql;
@@ -24,6 +25,9 @@ internal static class MemorySqlServices
         });
         // The provider embeds for the proxy (query texts, writes) and for the workers (the queue): one model.
         services.AddMemorySqlEmbeddings(configuration);
+        // The chat model (Llm:Provider; none by default) answers reflect through the proxy and serves extraction and
+        // reflection; its usage is written by the workers' LLM usage writer (ILlmUsageSink).
+        services.AddMemorySqlLlm(configuration);
         if (target.MemorySchemaInstalled)
         {
             services.AddMemorySqlWorkers(configuration, _ => new NpgsqlDataSourceBuilder(target.AdminConnectionString)
