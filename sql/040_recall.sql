@@ -43,7 +43,7 @@ CREATE OR REPLACE FUNCTION memory.recall_core(
   types text[] DEFAULT NULL, kinds text[] DEFAULT NULL, p_tags text[] DEFAULT NULL, tags_any text[] DEFAULT NULL,
   p_entity text DEFAULT NULL, session uuid DEFAULT NULL, since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
   as_of timestamptz DEFAULT NULL, min_score real DEFAULT NULL, include_archived boolean DEFAULT false,
-  layers text[] DEFAULT NULL,
+  layers text[] DEFAULT NULL, ranking text[] DEFAULT NULL, weights jsonb DEFAULT NULL,
   _embedding vector DEFAULT NULL, _model text DEFAULT NULL)
 RETURNS TABLE (id uuid, content text, type text, kind text, layer text, entity text, tags text[], metadata jsonb,
                status text, created_at timestamptz, valid_from timestamptz, valid_to timestamptz,
@@ -76,6 +76,9 @@ DECLARE
   returned uuid[] := '{}';
   w_vec float8;
   w_lex float8;
+  w_imp float8;
+  w_rec float8;
+  sig_name text;
   st record;
   w_total float8;
   r record;
@@ -95,14 +98,38 @@ BEGIN
   IF min_score IS NOT NULL AND min_score = 'NaN'::real THEN
     PERFORM memory.invalid('min_score', 'must be a number', 'Pass a score from 0 to 1.');
   END IF;
+  IF weights IS NOT NULL AND jsonb_typeof(weights) <> 'object' THEN
+    PERFORM memory.invalid('weights', 'must be a JSON object', 'Example: weights => ''{"vector": 0.5, "lexical": 0.5}''.');
+  END IF;
+  FOR sig_name IN SELECT x FROM unnest(ranking) x UNION ALL SELECT jsonb_object_keys(weights) LOOP
+    IF sig_name IS NULL OR sig_name NOT IN ('vector', 'lexical', 'importance', 'recency') THEN
+      PERFORM memory.invalid(CASE WHEN sig_name = ANY (ranking) THEN 'ranking' ELSE 'weights' END,
+        format('unknown signal %L', sig_name), 'Signals: vector, lexical, importance, recency.');
+    END IF;
+    IF weights ? sig_name AND (jsonb_typeof(weights -> sig_name) <> 'number' OR (weights ->> sig_name)::float8 < 0) THEN
+      PERFORM memory.invalid('weights', format('the weight of %s must be a number >= 0', sig_name));
+    END IF;
+  END LOOP;
   SELECT * INTO cfg FROM memory.recall_settings(ws);
-  terms := memory.query_terms(query, ws);
+  -- Per-call weights replace the policy's; signals left out of ranking weigh nothing and generate no candidates.
+  w_vec := CASE WHEN ranking IS NULL OR 'vector' = ANY (ranking) THEN coalesce((weights ->> 'vector')::float8, cfg.weight_vector) ELSE 0 END;
+  w_lex := CASE WHEN ranking IS NULL OR 'lexical' = ANY (ranking) THEN coalesce((weights ->> 'lexical')::float8, cfg.weight_lexical) ELSE 0 END;
+  w_imp := CASE WHEN ranking IS NULL OR 'importance' = ANY (ranking) THEN coalesce((weights ->> 'importance')::float8, cfg.weight_importance) ELSE 0 END;
+  w_rec := CASE WHEN ranking IS NULL OR 'recency' = ANY (ranking) THEN coalesce((weights ->> 'recency')::float8, cfg.weight_recency) ELSE 0 END;
+  IF w_vec = 0 AND w_lex = 0 THEN
+    PERFORM memory.invalid(CASE WHEN ranking IS NOT NULL THEN 'ranking' ELSE 'weights' END,
+      'leaves neither vector nor lexical relevance: recall needs at least one of them to find candidates',
+      'Keep vector or lexical, e.g. ranking => ''{lexical}''.');
+  END IF;
+  terms := CASE WHEN w_lex > 0 THEN memory.query_terms(query, ws) ELSE '{}' END;
   v_entity := coalesce(p_entity, memory.scope_setting('entity'));
   n_cand := greatest(k * 4, cfg.candidates);
   PERFORM set_config('hnsw.ef_search', least(greatest(n_cand, 40), 1000)::text, true);
 
   -- The query vector: given by the proxy, else the embed worker's cache for this text, else none.
-  IF _embedding IS NOT NULL THEN
+  IF w_vec = 0 THEN
+    NULL;  -- vector relevance not asked for: no vector, no fallback to report
+  ELSIF _embedding IS NOT NULL THEN
     mdl := memory.check_model(_model, _embedding);
     IF memory.model_complete(ws, mdl.name) THEN
       qvec := _embedding;
@@ -192,10 +219,11 @@ BEGIN
       INTO lex_ids
       USING ws, types, kinds, p_tags, tags_any, v_entity, session, since, until, ref_time, layers, qvec, terms, n_cand;
     sig := sig || 'lexical'::text;
-  ELSIF qvec IS NULL THEN
+  ELSIF qvec IS NULL AND w_lex > 0 THEN
     reason := coalesce(reason || '; ', '') || 'no lexical terms in the query';
   END IF;
-  sig := sig || '{importance,recency}'::text[];
+  IF w_imp > 0 THEN sig := sig || 'importance'::text; END IF;
+  IF w_rec > 0 THEN sig := sig || 'recency'::text; END IF;
   IF mdl.name IS NOT NULL AND qvec IS NOT NULL THEN sig := sig || ('model:' || mdl.name); END IF;
   IF reason IS NOT NULL THEN sig := sig || reason; END IF;
 
@@ -207,9 +235,9 @@ BEGIN
 
   -- Fusion over the candidates: score = Σ weight · component / Σ weight of the signals used, where
   -- similarity is clamped at 0 and lexical is bm25 divided by the best bm25 among the candidates.
-  w_vec := CASE WHEN qvec IS NOT NULL THEN cfg.weight_vector ELSE 0 END;
-  w_lex := CASE WHEN cardinality(terms) > 0 THEN cfg.weight_lexical ELSE 0 END;
-  w_total := nullif(w_vec + w_lex + cfg.weight_importance + cfg.weight_recency, 0);
+  w_vec := CASE WHEN qvec IS NOT NULL THEN w_vec ELSE 0 END;
+  w_lex := CASE WHEN cardinality(terms) > 0 THEN w_lex ELSE 0 END;
+  w_total := nullif(w_vec + w_lex + w_imp + w_rec, 0);
   SELECT * INTO st FROM memory.bm25_idf(ws, terms);
   FOR r IN EXECUTE format($q$
     WITH sims AS (%s),
@@ -218,7 +246,7 @@ BEGIN
              m.valid_from, m.valid_to, s.sim AS similarity,
              coalesce(bx.bm25, 0)::real AS bm25,
              memory.effective_importance(m) AS importance,
-             exp(ln(0.5) * greatest(extract(epoch FROM $6 - m.created_at), 0) / $7)::real AS recency
+             exp(ln(0.5) * greatest(extract(epoch FROM $6 - m.valid_from), 0) / $7)::real AS recency
         FROM memory.memories m
         LEFT JOIN sims s ON s.memory_id = m.id
         -- BM25 from the candidate's own lexical vector (same formula as memory.bm25_doc, inlined).
@@ -239,7 +267,7 @@ BEGIN
          ELSE 'SELECT NULL::uuid AS memory_id, NULL::real AS sim WHERE false' END)
     USING ws, terms, ids, cfg.bm25_k1, cfg.bm25_b, ref_time,
           greatest(extract(epoch FROM cfg.recency_half_life), 1)::float8,
-          w_vec, w_lex, cfg.weight_importance, cfg.weight_recency, w_total, min_score, k, qvec, st.idfs, st.avgdl
+          w_vec, w_lex, w_imp, w_rec, w_total, min_score, k, qvec, st.idfs, st.avgdl
   LOOP
     id := r.id; content := r.content; type := r.type; kind := r.kind; layer := r.layer; entity := r.entity;
     tags := r.tags; metadata := r.metadata; status := r.status; created_at := r.created_at;
@@ -258,14 +286,14 @@ BEGIN
   END IF;
 END
 $$;
-COMMENT ON FUNCTION memory.recall_core(text, integer, text[], text[], text[], text[], text, uuid, timestamptz, timestamptz, timestamptz, real, boolean, text[], vector, text) IS
+COMMENT ON FUNCTION memory.recall_core(text, integer, text[], text[], text[], text[], text, uuid, timestamptz, timestamptz, timestamptz, real, boolean, text[], text[], jsonb, vector, text) IS
   'Internal: the implementation of recall() (same arguments, in the same order).';
 CREATE OR REPLACE FUNCTION memory.recall(
   query text, k integer DEFAULT 10,
   types text[] DEFAULT NULL, kinds text[] DEFAULT NULL, tags text[] DEFAULT NULL, tags_any text[] DEFAULT NULL,
   entity text DEFAULT NULL, session uuid DEFAULT NULL, since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
   as_of timestamptz DEFAULT NULL, min_score real DEFAULT NULL, include_archived boolean DEFAULT false,
-  layers text[] DEFAULT NULL,
+  layers text[] DEFAULT NULL, ranking text[] DEFAULT NULL, weights jsonb DEFAULT NULL,
   _embedding vector DEFAULT NULL, _model text DEFAULT NULL)
 RETURNS TABLE (id uuid, content text, type text, kind text, layer text, entity text, tags text[], metadata jsonb,
                status text, created_at timestamptz, valid_from timestamptz, valid_to timestamptz,
@@ -274,7 +302,7 @@ LANGUAGE sql VOLATILE AS $$
   -- PL/pgSQL cannot have an argument and an output column of the same name (entity, tags): the work is
   -- done by recall_core, this wrapper gives it the contract's names.
   SELECT * FROM memory.recall_core(query, k, types, kinds, tags, tags_any, entity, session, since, until, as_of,
-                                   min_score, include_archived, layers, _embedding, _model)
+                                   min_score, include_archived, layers, ranking, weights, _embedding, _model)
 $$;
-COMMENT ON FUNCTION memory.recall(text, integer, text[], text[], text[], text[], text, uuid, timestamptz, timestamptz, timestamptz, real, boolean, text[], vector, text) IS
+COMMENT ON FUNCTION memory.recall(text, integer, text[], text[], text[], text[], text, uuid, timestamptz, timestamptz, timestamptz, real, boolean, text[], text[], jsonb, vector, text) IS
   'Hybrid recall: candidates from the model''s HNSW index and from the BM25 index, filtered, fused into score = Σ weight · (similarity, lexical, importance, recency) / Σ weights used. Every component is its own column; signals says which were used and why one was missing. Touches access statistics unless the transaction is read-only.';
