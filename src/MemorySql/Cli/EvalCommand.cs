@@ -43,6 +43,10 @@ internal static class EvalCommand
         {
             Description = "With --data-dir: leave the evaluation's workspaces (eval_<sample id>) behind to look at; by default they are dropped.",
         };
+        var reuse = new Option<bool>("--reuse")
+        {
+            Description = "With --data-dir and --keep: reuse conversations an earlier kept run stored completely instead of storing them again (for ranking experiments; ingestion time is then not measured).",
+        };
         var config = CommonOptions.Config();
         var locomo = new Command("locomo",
             "Store every LoCoMo conversation turn as a memory (one workspace per conversation, through the proxy), ask every " +
@@ -50,7 +54,7 @@ internal static class EvalCommand
             "found in the top k, per category and overall, with recall latency and ingestion time, as Markdown and a PNG chart. " +
             "Without --data-dir it runs on a temporary embedded instance of its own.")
         {
-            data, ks, modes, output, dataDir, conversations, keep, config,
+            data, ks, modes, output, dataDir, conversations, keep, reuse, config,
         };
         locomo.SetAction((parse, cancellationToken) => Output.Guard(async () =>
         {
@@ -67,7 +71,7 @@ internal static class EvalCommand
             await using var environment = parse.GetValue(dataDir) is { } dir
                 ? await EvalEnvironment.AttachAsync(dir, cancellationToken)
                 : await EvalEnvironment.StartTemporaryAsync(configuration, Output.Progress, cancellationToken);
-            var runner = new LocomoRunner(environment.Target, new LocomoRunOptions(kList, modeList, parse.GetValue(keep)), Output.Progress);
+            var runner = new LocomoRunner(environment.Target, new LocomoRunOptions(kList, modeList, parse.GetValue(keep), parse.GetValue(reuse)), Output.Progress);
             var result = await runner.RunAsync(selected, cancellationToken);
 
             var outDir = Path.GetFullPath(parse.GetValue(output)!);

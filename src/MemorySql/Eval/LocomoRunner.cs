@@ -12,7 +12,8 @@ namespace MemorySql.Eval;
 /// <param name="Ks">The cut-offs to score (the largest is the k every recall asks for).</param>
 /// <param name="Modes">Ranking modes (<see cref="RecallModes"/>).</param>
 /// <param name="KeepWorkspaces">Leave the evaluation's workspaces behind (default: dropped at the end).</param>
-internal sealed record LocomoRunOptions(IReadOnlyList<int> Ks, IReadOnlyList<string> Modes, bool KeepWorkspaces = false);
+/// <param name="ReuseWorkspaces">Keep a conversation that an earlier kept run stored completely (ranking experiments skip ingestion).</param>
+internal sealed record LocomoRunOptions(IReadOnlyList<int> Ks, IReadOnlyList<string> Modes, bool KeepWorkspaces = false, bool ReuseWorkspaces = false);
 
 /// <summary>One question asked in one mode: where its evidence turns ranked (0-based; -1 beyond the largest k) and how long recall took.</summary>
 internal sealed record QuestionOutcome(string SampleId, int Question, int Category, string Mode, int[] EvidenceRanks, double LatencyMs);
@@ -66,8 +67,13 @@ internal sealed class LocomoRunner
             {
                 var name = WorkspaceName(conversation.SampleId);
                 var password = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-                await CreateWorkspaceAsync(name, password, cancellationToken);
+                var reused = await CreateWorkspaceAsync(name, password, conversation.Turns.Count, cancellationToken);
                 workspaces.Add((conversation, name, password));
+                if (reused)
+                {
+                    _progress($"{conversation.SampleId}: reusing workspace {name} ({conversation.Turns.Count} memories)");
+                    continue;
+                }
                 await IngestAsync(conversation, name, password, cancellationToken);
                 result.Memories += conversation.Turns.Count;
                 _progress($"{conversation.SampleId}: {conversation.Turns.Count} turns stored ({result.Memories} in {ingestion.Elapsed.TotalSeconds:0.0} s)");
@@ -100,15 +106,23 @@ internal sealed class LocomoRunner
         CommandTimeout = 300,
     }.ConnectionString;
 
-    private async Task CreateWorkspaceAsync(string name, string password, CancellationToken cancellationToken)
+    /// <summary>Creates the conversation's workspace; true when an earlier run's complete copy is reused instead.</summary>
+    private async Task<bool> CreateWorkspaceAsync(string name, string password, int turns, CancellationToken cancellationToken)
     {
         await using var admin = new NpgsqlConnection(_target.AdminConnectionString);
         await admin.OpenAsync(cancellationToken);
-        await using (var exists = new NpgsqlCommand("SELECT 1 FROM memory.workspaces WHERE name = $1", admin))
+        await using (var exists = new NpgsqlCommand(
+            "SELECT (SELECT count(*) FROM memory.memories m WHERE m.workspace = w.name AND m.status = 'active') FROM memory.workspaces w WHERE w.name = $1", admin))
         {
             exists.Parameters.Add(new() { Value = name });
-            if (await exists.ExecuteScalarAsync(cancellationToken) is not null)
+            if (await exists.ExecuteScalarAsync(cancellationToken) is long stored)
             {
+                if (_options.ReuseWorkspaces && stored == turns)
+                {
+                    await using var alter = new NpgsqlCommand($"ALTER ROLE \"{name}\" PASSWORD '{password}'", admin);
+                    await alter.ExecuteNonQueryAsync(cancellationToken);
+                    return true;
+                }
                 _progress($"dropping workspace {name} left from an earlier run");
                 await using var drop = new NpgsqlCommand("SELECT memory.drop_workspace($1)", admin);
                 drop.Parameters.Add(new() { Value = name });
@@ -119,6 +133,7 @@ internal sealed class LocomoRunner
         create.Parameters.Add(new() { Value = name });
         create.Parameters.Add(new() { Value = password });
         await create.ExecuteNonQueryAsync(cancellationToken);
+        return false;
     }
 
     private async Task DropWorkspaceAsync(string name, CancellationToken cancellationToken)
