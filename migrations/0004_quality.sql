@@ -8,3 +8,13 @@ CREATE INDEX IF NOT EXISTS memories_session_time_idx ON memory.memories (session
 UPDATE memory.policies
    SET settings = '{"recall.weight.entity": 0.1, "recall.weight.context": 0.4}'::jsonb || settings
  WHERE workspace = '*';
+
+-- Candidate generation reads the postings of highest impact per query term: with memory_id in the index
+-- it is an index-only scan (no heap page per posting).
+CREATE INDEX IF NOT EXISTS lexical_postings_top_idx ON memory.lexical_postings (workspace, term, impact DESC) INCLUDE (memory_id);
+DROP INDEX IF EXISTS memory.lexical_postings_impact_idx;
+
+-- recall updates access_count and last_accessed_at of what it returns. Neither column is indexed, so with
+-- free room on the page the update is HOT (no index entry for any of the table's indexes); without it, each
+-- returned memory costs an insertion into every index. New pages keep 20 % free for that.
+ALTER TABLE memory.memories SET (fillfactor = 80);

@@ -313,14 +313,16 @@ BEGIN
     cand AS (
       SELECT DISTINCT x.memory_id FROM (SELECT l.memory_id FROM lex l UNION ALL SELECT v FROM unnest(vec_ids) v) x),
     scored0 AS (
-      SELECT m.id, m.session_id, m.valid_from,
+      SELECT m.id, m.session_id, m.valid_from, m.entity, m.importance, m.recency,
              CASE WHEN qvec IS NOT NULL THEN
                (SELECT (1 - (e.embedding <=> qvec))::real FROM memory.embeddings e WHERE e.memory_id = m.id AND e.model = mdl.name) END AS similarity,
              coalesce((SELECT sum(q.idf * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * m.lexical_length / avgdl)))
                          FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(m.lexical) l) t
                          JOIN unnest(terms, idfs) q(term, idf) ON q.term = t.term), 0)::real AS bm25
         FROM cand c
-        CROSS JOIN LATERAL (SELECT x.id, x.session_id, x.valid_from, x.lexical, x.lexical_length
+        CROSS JOIN LATERAL (SELECT x.id, x.session_id, x.valid_from, x.lexical, x.lexical_length, x.entity,
+                                   memory.effective_importance(x) AS importance,
+                                   exp(ln(0.5) * greatest(extract(epoch FROM ref_time - x.valid_from), 0) / half_life)::real AS recency
                               FROM memory.memories x WHERE x.id = c.memory_id) m),
     best AS (SELECT nullif(max(s.bm25), 0) AS bm25 FROM scored0 s),
     top AS (
@@ -344,17 +346,19 @@ BEGIN
                                         any_entity, v_entity, session, since, until, layers)
             ORDER BY y.valid_from LIMIT 1)) x),
     scored1 AS (
-      SELECT m.id, m.session_id, m.valid_from,
+      SELECT m.id, m.session_id, m.valid_from, m.entity, m.importance, m.recency,
              CASE WHEN qvec IS NOT NULL THEN
                (SELECT (1 - (e.embedding <=> qvec))::real FROM memory.embeddings e WHERE e.memory_id = m.id AND e.model = mdl.name) END AS similarity,
              coalesce((SELECT sum(q.idf * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * m.lexical_length / avgdl)))
                          FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(m.lexical) l) t
                          JOIN unnest(terms, idfs) q(term, idf) ON q.term = t.term), 0)::real AS bm25
         FROM (SELECT DISTINCT e.dst FROM edges e WHERE NOT EXISTS (SELECT 1 FROM scored0 s WHERE s.id = e.dst)) c
-        CROSS JOIN LATERAL (SELECT x.id, x.session_id, x.valid_from, x.lexical, x.lexical_length
+        CROSS JOIN LATERAL (SELECT x.id, x.session_id, x.valid_from, x.lexical, x.lexical_length, x.entity,
+                                   memory.effective_importance(x) AS importance,
+                                   exp(ln(0.5) * greatest(extract(epoch FROM ref_time - x.valid_from), 0) / half_life)::real AS recency
                               FROM memory.memories x WHERE x.id = c.dst) m),
     relevant AS (
-      SELECT s.id, s.similarity, s.bm25, least(coalesce(s.bm25 / best.bm25, 0), 1)::real AS lexical,
+      SELECT s.id, s.entity, s.importance, s.recency, s.similarity, s.bm25, least(coalesce(s.bm25 / best.bm25, 0), 1)::real AS lexical,
              ((coalesce(greatest(s.similarity, 0), 0) * w_vec + least(coalesce(s.bm25 / best.bm25, 0), 1) * w_lex)
               / nullif(w_vec + w_lex, 0))::real AS relevance
         FROM (SELECT * FROM scored0 UNION ALL SELECT * FROM scored1) s, best),
@@ -363,13 +367,10 @@ BEGIN
                               WHERE e.src = rl.id OR e.dst = rl.id), 0)::real AS context
         FROM relevant rl),
     fused AS (
-      SELECT c.*, m.entity AS m_entity,
-             (query_words IS NOT NULL AND m.entity IS NOT NULL
-              AND strpos(query_words, ' ' || lower(regexp_replace(m.entity, '[^[:alnum:]]+', ' ', 'g')) || ' ') > 0) AS entity_named,
-             memory.effective_importance(m) AS importance,
-             exp(ln(0.5) * greatest(extract(epoch FROM ref_time - m.valid_from), 0) / half_life)::real AS recency
-        FROM contextual c
-        CROSS JOIN LATERAL (SELECT * FROM memory.memories x WHERE x.id = c.id) m),
+      SELECT c.*,
+             (query_words IS NOT NULL AND c.entity IS NOT NULL
+              AND strpos(query_words, ' ' || lower(regexp_replace(c.entity, '[^[:alnum:]]+', ' ', 'g')) || ' ') > 0) AS entity_named
+        FROM contextual c),
     scored AS (
       SELECT f.*, bool_or(f.entity_named) OVER () AS entity_used, EXISTS (SELECT 1 FROM edges) AS context_used FROM fused f),
     final AS (
