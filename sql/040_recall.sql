@@ -23,13 +23,14 @@ COMMENT ON FUNCTION memory.model_complete(name, text) IS
 -- The ranking weights and constants recall uses, from the workspace policy (one place to tune them).
 CREATE OR REPLACE FUNCTION memory.recall_settings(workspace name DEFAULT NULL)
 RETURNS TABLE (weight_vector float8, weight_lexical float8, weight_importance float8, weight_recency float8,
-               weight_entity float8, recency_half_life interval, bm25_k1 float8, bm25_b float8, candidates integer)
+               weight_entity float8, weight_context float8, recency_half_life interval, bm25_k1 float8, bm25_b float8, candidates integer)
 LANGUAGE sql STABLE AS $$
-  SELECT memory.policy_number(p.settings, 'recall.weight.vector', 0.6),
+  SELECT memory.policy_number(p.settings, 'recall.weight.vector', 0.25),
          memory.policy_number(p.settings, 'recall.weight.lexical', 0.25),
          memory.policy_number(p.settings, 'recall.weight.importance', 0.1),
          memory.policy_number(p.settings, 'recall.weight.recency', 0.05),
          memory.policy_number(p.settings, 'recall.weight.entity', 0.1),
+         memory.policy_number(p.settings, 'recall.weight.context', 0.4),
          coalesce((p.settings ->> 'recall.recency_half_life')::interval, interval '14 days'),
          memory.policy_number(p.settings, 'bm25.k1', 1.2),
          memory.policy_number(p.settings, 'bm25.b', 0.75),
@@ -37,7 +38,7 @@ LANGUAGE sql STABLE AS $$
     FROM memory.policy(workspace) p
 $$;
 COMMENT ON FUNCTION memory.recall_settings(name) IS
-  'The fusion weights (vector, lexical, importance, recency, entity), recency half-life, BM25 k1/b and candidate count recall uses for a workspace, from its policy settings.';
+  'The fusion weights (vector, lexical, importance, recency, entity, context), recency half-life, BM25 k1/b and candidate count recall uses for a workspace, from its policy settings.';
 
 -- The weight of one ranking signal for a call: 0 when ranking leaves it out, else the call's weights, else the
 -- workspace policy's recall.weight.<signal>, else the default.
@@ -96,6 +97,7 @@ DECLARE
   any_entity boolean;
   ref_time timestamptz := coalesce(as_of, now());
   n_cand integer;
+  n_ctx integer;
   w_vec float8;
   w_lex float8;
   w_imp float8;
@@ -105,7 +107,9 @@ DECLARE
   half_life float8;
   bm25_k1 float8;
   bm25_b float8;
+  tsconfig regconfig;
   terms text[] := '{}';
+  entity_terms text[] := '{}';
   idfs float8[] := '{}';
   avgdl float8 := 1;
   query_words text;
@@ -156,7 +160,7 @@ BEGIN
   -- Settings (policy of the workspace over the defaults), then per-call weights over them; a signal left out
   -- of ranking weighs nothing and generates no candidates.
   settings := (memory.policy(ws)).settings;
-  w_vec := memory.recall_weight(settings, weights, ranking, 'vector', 0.6);
+  w_vec := memory.recall_weight(settings, weights, ranking, 'vector', 0.25);
   w_lex := memory.recall_weight(settings, weights, ranking, 'lexical', 0.25);
   w_imp := memory.recall_weight(settings, weights, ranking, 'importance', 0.1);
   w_rec := memory.recall_weight(settings, weights, ranking, 'recency', 0.05);
@@ -170,8 +174,21 @@ BEGIN
   half_life := greatest(extract(epoch FROM coalesce((settings ->> 'recall.recency_half_life')::interval, interval '14 days')), 1);
   bm25_k1 := memory.policy_number(settings, 'bm25.k1', 1.2);
   bm25_b := memory.policy_number(settings, 'bm25.b', 0.75);
-  n_cand := greatest(k * 4, memory.policy_number(settings, 'recall.candidates', 40)::integer);
+  n_ctx := memory.policy_number(settings, 'recall.candidates', 40)::integer;
+  n_cand := greatest(k, n_ctx);
   any_entity := v_entity IS NULL OR v_entity = '*';
+  IF w_lex > 0 THEN tsconfig := memory.text_search_config(ws); END IF;
+
+  -- A query word that names an entity of the workspace ("what did Dana say") is matched against the
+  -- memories' entity (the entity signal), not their text: in a conversation a speaker's name appears in
+  -- the turns addressed to them, not in their own.
+  IF w_lex > 0 AND w_ent > 0 AND any_entity THEN
+    SELECT coalesce(array_agg(DISTINCT l.lexeme), '{}') INTO entity_terms
+      FROM regexp_split_to_table(lower(query), '[^[:alnum:]]+') w(word)
+      CROSS JOIN LATERAL unnest(to_tsvector(tsconfig, w.word)) l
+     WHERE length(w.word) > 1
+       AND EXISTS (SELECT 1 FROM memory.memories m WHERE m.workspace = ws AND lower(m.entity) = w.word AND m.entity IS NOT NULL);
+  END IF;
 
   -- Query terms with their idf, and the workspace's mean document length, in one statement.
   IF w_lex > 0 THEN
@@ -186,7 +203,24 @@ BEGIN
         SELECT l.lexeme AS term,
                coalesce((SELECT greatest(sum(t.df), 0) FROM memory.lexical_terms t
                           WHERE t.workspace = ws AND t.term = l.lexeme COLLATE "default"), 0)::float8 AS df
-          FROM unnest(to_tsvector(memory.text_search_config(ws), query)) l) q;
+          FROM unnest(to_tsvector(tsconfig, query)) l
+         WHERE NOT l.lexeme = ANY (entity_terms)) q;
+    IF cardinality(terms) = 0 AND cardinality(entity_terms) > 0 THEN
+      -- Nothing but names: search them in the text after all.
+      entity_terms := '{}';
+      SELECT coalesce(array_agg(q.term ORDER BY q.term), '{}'),
+             coalesce(array_agg(ln(1 + (s.n - q.df + 0.5) / (q.df + 0.5)) ORDER BY q.term), '{}'),
+             max(s.avgdl)
+        INTO terms, idfs, avgdl
+        FROM (SELECT coalesce(sum(x.docs), 0)::float8 AS n,
+                     coalesce(sum(x.total_length)::float8 / nullif(sum(x.docs), 0), 1) AS avgdl
+                FROM memory.lexical_stats x WHERE x.workspace = ws) s
+        CROSS JOIN LATERAL (
+          SELECT l.lexeme AS term,
+                 coalesce((SELECT greatest(sum(t.df), 0) FROM memory.lexical_terms t
+                            WHERE t.workspace = ws AND t.term = l.lexeme COLLATE "default"), 0)::float8 AS df
+            FROM unnest(to_tsvector(tsconfig, query)) l) q;
+    END IF;
     avgdl := coalesce(avgdl, 1);
   END IF;
   IF w_ent > 0 AND any_entity THEN
@@ -329,7 +363,7 @@ BEGIN
       SELECT s.id, s.session_id, s.valid_from FROM scored0 s, best
        WHERE w_ctx > 0 AND s.session_id IS NOT NULL
        ORDER BY coalesce(greatest(s.similarity, 0), 0) * w_vec + coalesce(s.bm25 / best.bm25, 0) * w_lex DESC, s.id
-       LIMIT n_cand),
+       LIMIT n_ctx),
     edges AS (
       SELECT t.id AS src, x.id AS dst
         FROM top t
@@ -362,10 +396,14 @@ BEGIN
              ((coalesce(greatest(s.similarity, 0), 0) * w_vec + least(coalesce(s.bm25 / best.bm25, 0), 1) * w_lex)
               / nullif(w_vec + w_lex, 0))::real AS relevance
         FROM (SELECT * FROM scored0 UNION ALL SELECT * FROM scored1) s, best),
+    neighbourhood AS (
+      SELECT x.id, max(o.relevance) AS context
+        FROM (SELECT e.src AS id, e.dst AS other FROM edges e UNION ALL SELECT e.dst, e.src FROM edges e) x
+        JOIN relevant o ON o.id = x.other
+       GROUP BY x.id),
     contextual AS (
-      SELECT rl.*, coalesce((SELECT max(o.relevance) FROM edges e JOIN relevant o ON o.id = CASE WHEN e.src = rl.id THEN e.dst ELSE e.src END
-                              WHERE e.src = rl.id OR e.dst = rl.id), 0)::real AS context
-        FROM relevant rl),
+      SELECT rl.*, coalesce(nb.context, 0)::real AS context
+        FROM relevant rl LEFT JOIN neighbourhood nb ON nb.id = rl.id),
     fused AS (
       SELECT c.*,
              (query_words IS NOT NULL AND c.entity IS NOT NULL

@@ -32,10 +32,10 @@ public sealed partial class WorkerRegistrationTests
         var hosted = Assert.Single(services.GetServices<IHostedService>());
         var worker = Assert.IsType<EmbedWorker>(hosted);
         Assert.Same(worker, services.GetRequiredService<EmbedWorker>());
-        Assert.Equal("builtin-v1-d64", worker.Model);
+        Assert.Equal("builtin-v2-d64", worker.Model);
         Assert.Equal(77, services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EmbedWorkerOptions>>().Value.BatchSize);
         var snapshot = Assert.Single(services.GetRequiredService<WorkerHealthRegistry>().Snapshot());
-        Assert.Equal("builtin-v1-d64", snapshot.Target);
+        Assert.Equal("builtin-v2-d64", snapshot.Target);
     }
 
     [Fact]
