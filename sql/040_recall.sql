@@ -98,6 +98,7 @@ DECLARE
   ref_time timestamptz := coalesce(as_of, now());
   n_cand integer;
   n_ctx integer;
+  n_term integer;
   w_vec float8;
   w_lex float8;
   w_imp float8;
@@ -223,6 +224,9 @@ BEGIN
     END IF;
     avgdl := coalesce(avgdl, 1);
   END IF;
+  -- Lexical candidates per term: a share of the budget (twice the even share, never fewer than k, so every
+  -- term that matches k memories still brings k of them).
+  n_term := least(n_cand, greatest(k, ceil(2.0 * n_cand / greatest(cardinality(terms), 1))::integer));
   IF w_ent > 0 AND any_entity THEN
     query_words := ' ' || lower(regexp_replace(query, '[^[:alnum:]]+', ' ', 'g')) || ' ';
   END IF;
@@ -343,7 +347,7 @@ BEGIN
                           WHERE m.id = p.memory_id
                             AND memory.recall_visible(m, as_of, include_archived, types, kinds, p_tags, tags_any,
                                                       any_entity, v_entity, session, since, until, layers))
-           ORDER BY p.impact DESC LIMIT n_cand) c),
+           ORDER BY p.impact DESC LIMIT n_term) c),
     cand AS (
       SELECT DISTINCT x.memory_id FROM (SELECT l.memory_id FROM lex l UNION ALL SELECT v FROM unnest(vec_ids) v) x),
     scored0 AS (

@@ -7,6 +7,7 @@ namespace MemorySql.Benchmarks;
 ///   embed-throughput [--count N] [--rounds N] [--batch N]        builtin provider, texts/s on one thread
 ///   embed-worker [--count N] [--runs N] [--connection CS] …       embed worker end to end against PostgreSQL
 ///   vector-transfer [--batch N] [--iterations N]                  the worker's write statement: binary real[] vs text
+///   recall-latency [--count N] [--queries N] [--runs N] …         recall p50/p95 direct and through the proxy; remember throughput
 ///   (anything else)                                                BenchmarkDotNet, e.g. --filter '*Builtin*'
 /// </summary>
 internal static class Program
@@ -23,6 +24,8 @@ internal static class Program
                 return await EmbedWorkerThroughput.RunAsync(rest);
             case "vector-transfer":
                 return await VectorTransferBenchmark.RunAsync(rest);
+            case "recall-latency":
+                return await RecallLatency.RunAsync(rest);
             default:
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
                 return 0;
