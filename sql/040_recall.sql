@@ -23,13 +23,15 @@ COMMENT ON FUNCTION memory.model_complete(name, text) IS
 -- The ranking weights and constants recall uses, from the workspace policy (one place to tune them).
 CREATE OR REPLACE FUNCTION memory.recall_settings(workspace name DEFAULT NULL)
 RETURNS TABLE (weight_vector float8, weight_lexical float8, weight_importance float8, weight_recency float8,
-               recency_half_life interval, bm25_k1 float8, bm25_b float8, candidates integer,
+               weight_entity float8, weight_context float8, recency_half_life interval, bm25_k1 float8, bm25_b float8, candidates integer,
                decay_half_life interval, decay_floor real, decay_access_boost real)
 LANGUAGE sql STABLE AS $$
-  SELECT memory.policy_number(p.settings, 'recall.weight.vector', 0.6),
+  SELECT memory.policy_number(p.settings, 'recall.weight.vector', 0.25),
          memory.policy_number(p.settings, 'recall.weight.lexical', 0.25),
          memory.policy_number(p.settings, 'recall.weight.importance', 0.1),
          memory.policy_number(p.settings, 'recall.weight.recency', 0.05),
+         memory.policy_number(p.settings, 'recall.weight.entity', 0.1),
+         memory.policy_number(p.settings, 'recall.weight.context', 0.4),
          coalesce((p.settings ->> 'recall.recency_half_life')::interval, interval '14 days'),
          memory.policy_number(p.settings, 'bm25.k1', 1.2),
          memory.policy_number(p.settings, 'bm25.b', 0.75),
@@ -38,32 +40,83 @@ LANGUAGE sql STABLE AS $$
     FROM memory.policy(workspace) p
 $$;
 COMMENT ON FUNCTION memory.recall_settings(name) IS
-  'The fusion weights (vector, lexical, importance, recency), recency half-life, BM25 k1/b, candidate count and decay parameters (for effective importance) recall uses for a workspace, from its policy.';
+  'The fusion weights (vector, lexical, importance, recency, entity, context), recency half-life, BM25 k1/b, candidate count and decay parameters (for effective importance) recall uses for a workspace, from its policy.';
+
+-- The weight of one ranking signal for a call: 0 when ranking leaves it out, else the call's weights, else the
+-- workspace policy's recall.weight.<signal>, else the default.
+CREATE OR REPLACE FUNCTION memory.recall_weight(settings jsonb, weights jsonb, ranking text[], signal text, fallback float8)
+RETURNS float8
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN ranking IS NOT NULL AND NOT signal = ANY (ranking) THEN 0
+              WHEN jsonb_typeof(weights -> signal) = 'number' THEN (weights ->> signal)::float8
+              ELSE memory.policy_number(settings, 'recall.weight.' || signal, fallback) END
+$$;
+COMMENT ON FUNCTION memory.recall_weight(jsonb, jsonb, text[], text, float8) IS
+  'Internal: the weight recall gives one signal: 0 when the call''s ranking leaves it out, else the call''s weights, else the policy setting recall.weight.<signal>, else the default.';
+
+-- Whether a memory is one recall may return under its filters (the predicate of every candidate generator).
+CREATE OR REPLACE FUNCTION memory.recall_visible(m memory.memories, as_of timestamptz, include_archived boolean,
+  types text[], kinds text[], tags text[], tags_any text[], any_entity boolean, entity text, session uuid,
+  since timestamptz, until timestamptz, layers text[])
+RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT CASE WHEN as_of IS NULL
+              THEN (m.status = 'active' OR (include_archived AND m.status = 'archived'))
+                   AND (m.expires_at IS NULL OR m.expires_at > now()) AND (m.valid_to IS NULL OR m.valid_to > now())
+              ELSE m.status IN ('active', 'superseded', 'archived') AND m.created_at <= as_of AND m.valid_from <= as_of
+                   AND (m.valid_to IS NULL OR m.valid_to > as_of) AND (m.expires_at IS NULL OR m.expires_at > as_of) END
+     AND (types IS NULL OR m.type = ANY (types)) AND (kinds IS NULL OR m.kind = ANY (kinds))
+     AND (tags IS NULL OR m.tags @> tags) AND (tags_any IS NULL OR m.tags && tags_any)
+     AND (any_entity OR m.entity = entity) AND (session IS NULL OR m.session_id = session)
+     AND (since IS NULL OR m.created_at >= since) AND (until IS NULL OR m.created_at < until)
+     AND (layers IS NULL OR m.layer = ANY (layers))
+$$;
+COMMENT ON FUNCTION memory.recall_visible(memory.memories, timestamptz, boolean, text[], text[], text[], text[], boolean, text, uuid, timestamptz, timestamptz, text[]) IS
+  'Internal: whether recall may return a memory under its filters (status, validity and expiry, or as_of; types, kinds, tags, tags_any, entity, session, since/until, layers). Inlined into recall''s statements.';
 
 CREATE OR REPLACE FUNCTION memory.recall_core(
   query text, k integer DEFAULT 10,
   types text[] DEFAULT NULL, kinds text[] DEFAULT NULL, p_tags text[] DEFAULT NULL, tags_any text[] DEFAULT NULL,
   p_entity text DEFAULT NULL, session uuid DEFAULT NULL, since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
   as_of timestamptz DEFAULT NULL, min_score real DEFAULT NULL, include_archived boolean DEFAULT false,
-  layers text[] DEFAULT NULL,
+  layers text[] DEFAULT NULL, ranking text[] DEFAULT NULL, weights jsonb DEFAULT NULL,
   _embedding vector DEFAULT NULL, _model text DEFAULT NULL)
 RETURNS TABLE (id uuid, content text, type text, kind text, layer text, entity text, tags text[], metadata jsonb,
                status text, created_at timestamptz, valid_from timestamptz, valid_to timestamptz,
-               score real, similarity real, lexical real, bm25 real, importance real, recency real, signals text[])
+               score real, similarity real, lexical real, bm25 real, importance real, recency real, signals text[],
+               context real, entity_match real)
 LANGUAGE plpgsql VOLATILE
--- Function-level settings are restored when recall returns, including the set_config calls below.
+-- Function-level settings are restored when recall returns, including the set_config call below.
 SET hnsw.iterative_scan = relaxed_order
 SET hnsw.ef_search = 40
 AS $$
 #variable_conflict use_column
 DECLARE
   ws name := memory.require_workspace();
-  cfg record;
+  settings jsonb;
   read_only boolean := current_setting('transaction_read_only') = 'on';
-  terms text[];
-  v_entity text;
-  n_cand integer;
+  v_entity text := coalesce(p_entity, memory.scope_setting('entity'));
+  any_entity boolean;
   ref_time timestamptz := coalesce(as_of, now());
+  n_cand integer;
+  n_ctx integer;
+  n_term integer;
+  w_vec float8;
+  w_lex float8;
+  w_imp float8;
+  w_rec float8;
+  w_ent float8;
+  w_ctx float8;
+  half_life float8;
+  decay record;
+  bm25_k1 float8;
+  bm25_b float8;
+  tsconfig regconfig;
+  terms text[] := '{}';
+  entity_terms text[] := '{}';
+  idfs float8[] := '{}';
+  avgdl float8 := 1;
+  query_words text;
   mdl memory.models;
   qvec vector;
   qhash bytea;
@@ -73,13 +126,9 @@ DECLARE
   filter text;
   vec_ids uuid[] := '{}';
   exact_ids uuid[];
-  lex_ids uuid[] := '{}';
-  ids uuid[] := '{}';
   returned uuid[] := '{}';
-  w_vec float8;
-  w_lex float8;
-  st record;
-  w_total float8;
+  entity_used boolean := false;
+  sig_name text;
   r record;
 BEGIN
   -- Arguments.
@@ -89,95 +138,178 @@ BEGIN
   IF k IS NULL OR k < 1 OR k > 1000 THEN
     PERFORM memory.invalid('k', format('%s is outside 1..1000', coalesce(k::text, 'NULL')), 'Pass how many memories to return, e.g. k => 10.');
   END IF;
-  PERFORM memory.check_type(t, 'types') FROM unnest(types) t;
-  PERFORM memory.check_layer(l, 'layers') FROM unnest(layers) l;
+  IF types IS NOT NULL THEN PERFORM memory.check_type(t, 'types') FROM unnest(types) t; END IF;
+  IF layers IS NOT NULL THEN PERFORM memory.check_layer(l, 'layers') FROM unnest(layers) l; END IF;
   IF since IS NOT NULL AND until IS NOT NULL AND since > until THEN
     PERFORM memory.invalid('since', format('%s is after until (%s)', since, until));
   END IF;
   IF min_score IS NOT NULL AND min_score = 'NaN'::real THEN
     PERFORM memory.invalid('min_score', 'must be a number', 'Pass a score from 0 to 1.');
   END IF;
-  SELECT * INTO cfg FROM memory.recall_settings(ws);
-  terms := memory.query_terms(query, ws);
-  v_entity := coalesce(p_entity, memory.scope_setting('entity'));
-  n_cand := greatest(k * 4, cfg.candidates);
-  PERFORM set_config('hnsw.ef_search', least(greatest(n_cand, 40), 1000)::text, true);
+  IF weights IS NOT NULL AND jsonb_typeof(weights) <> 'object' THEN
+    PERFORM memory.invalid('weights', 'must be a JSON object', 'Example: weights => ''{"vector": 0.5, "lexical": 0.5}''.');
+  END IF;
+  IF ranking IS NOT NULL OR weights IS NOT NULL THEN
+    FOR sig_name IN SELECT x FROM unnest(ranking) x UNION ALL SELECT jsonb_object_keys(weights) LOOP
+      IF sig_name IS NULL OR sig_name NOT IN ('vector', 'lexical', 'importance', 'recency', 'entity', 'context') THEN
+        PERFORM memory.invalid(CASE WHEN sig_name = ANY (ranking) OR sig_name IS NULL THEN 'ranking' ELSE 'weights' END,
+          format('unknown signal %L', sig_name), 'Signals: vector, lexical, importance, recency, entity, context.');
+      END IF;
+      IF weights ? sig_name AND (jsonb_typeof(weights -> sig_name) <> 'number' OR (weights ->> sig_name)::float8 < 0) THEN
+        PERFORM memory.invalid('weights', format('the weight of %s must be a number >= 0', sig_name));
+      END IF;
+    END LOOP;
+  END IF;
+
+  -- Settings (policy of the workspace over the defaults), then per-call weights over them; a signal left out
+  -- of ranking weighs nothing and generates no candidates.
+  settings := (memory.policy(ws)).settings;
+  decay := memory.decay_settings(ws);
+  w_vec := memory.recall_weight(settings, weights, ranking, 'vector', 0.25);
+  w_lex := memory.recall_weight(settings, weights, ranking, 'lexical', 0.25);
+  w_imp := memory.recall_weight(settings, weights, ranking, 'importance', 0.1);
+  w_rec := memory.recall_weight(settings, weights, ranking, 'recency', 0.05);
+  w_ent := memory.recall_weight(settings, weights, ranking, 'entity', 0.1);
+  w_ctx := memory.recall_weight(settings, weights, ranking, 'context', 0.4);
+  IF w_vec = 0 AND w_lex = 0 THEN
+    PERFORM memory.invalid(CASE WHEN ranking IS NOT NULL THEN 'ranking' ELSE 'weights' END,
+      'leaves neither vector nor lexical relevance: recall needs at least one of them to find candidates',
+      'Keep vector or lexical, e.g. ranking => ''{lexical}''.');
+  END IF;
+  half_life := greatest(extract(epoch FROM coalesce((settings ->> 'recall.recency_half_life')::interval, interval '14 days')), 1);
+  bm25_k1 := memory.policy_number(settings, 'bm25.k1', 1.2);
+  bm25_b := memory.policy_number(settings, 'bm25.b', 0.75);
+  n_ctx := memory.policy_number(settings, 'recall.candidates', 40)::integer;
+  n_cand := greatest(k, n_ctx);
+  any_entity := v_entity IS NULL OR v_entity = '*';
+  IF w_lex > 0 THEN tsconfig := memory.text_search_config(ws); END IF;
+
+  -- A query word that names an entity of the workspace ("what did Dana say") is matched against the
+  -- memories' entity (the entity signal), not their text: in a conversation a speaker's name appears in
+  -- the turns addressed to them, not in their own.
+  IF w_lex > 0 AND w_ent > 0 AND any_entity THEN
+    SELECT coalesce(array_agg(DISTINCT l.lexeme), '{}') INTO entity_terms
+      FROM regexp_split_to_table(lower(query), '[^[:alnum:]]+') w(word)
+      CROSS JOIN LATERAL unnest(to_tsvector(tsconfig, w.word)) l
+     WHERE length(w.word) > 1
+       AND EXISTS (SELECT 1 FROM memory.memories m WHERE m.workspace = ws AND lower(m.entity) = w.word AND m.entity IS NOT NULL);
+  END IF;
+
+  -- Query terms with their idf, and the workspace's mean document length, in one statement.
+  IF w_lex > 0 THEN
+    SELECT coalesce(array_agg(q.term ORDER BY q.term), '{}'),
+           coalesce(array_agg(ln(1 + (s.n - q.df + 0.5) / (q.df + 0.5)) ORDER BY q.term), '{}'),
+           max(s.avgdl)
+      INTO terms, idfs, avgdl
+      FROM (SELECT coalesce(sum(x.docs), 0)::float8 AS n,
+                   coalesce(sum(x.total_length)::float8 / nullif(sum(x.docs), 0), 1) AS avgdl
+              FROM memory.lexical_stats x WHERE x.workspace = ws) s
+      CROSS JOIN LATERAL (
+        SELECT l.lexeme AS term,
+               coalesce((SELECT greatest(sum(t.df), 0) FROM memory.lexical_terms t
+                          WHERE t.workspace = ws AND t.term = l.lexeme COLLATE "default"), 0)::float8 AS df
+          FROM unnest(to_tsvector(tsconfig, query)) l
+         WHERE NOT l.lexeme = ANY (entity_terms)) q;
+    IF cardinality(terms) = 0 AND cardinality(entity_terms) > 0 THEN
+      -- Nothing but names: search them in the text after all.
+      entity_terms := '{}';
+      SELECT coalesce(array_agg(q.term ORDER BY q.term), '{}'),
+             coalesce(array_agg(ln(1 + (s.n - q.df + 0.5) / (q.df + 0.5)) ORDER BY q.term), '{}'),
+             max(s.avgdl)
+        INTO terms, idfs, avgdl
+        FROM (SELECT coalesce(sum(x.docs), 0)::float8 AS n,
+                     coalesce(sum(x.total_length)::float8 / nullif(sum(x.docs), 0), 1) AS avgdl
+                FROM memory.lexical_stats x WHERE x.workspace = ws) s
+        CROSS JOIN LATERAL (
+          SELECT l.lexeme AS term,
+                 coalesce((SELECT greatest(sum(t.df), 0) FROM memory.lexical_terms t
+                            WHERE t.workspace = ws AND t.term = l.lexeme COLLATE "default"), 0)::float8 AS df
+            FROM unnest(to_tsvector(tsconfig, query)) l) q;
+    END IF;
+    avgdl := coalesce(avgdl, 1);
+  END IF;
+  -- Lexical candidates per term: a share of the budget (twice the even share, never fewer than k, so every
+  -- term that matches k memories still brings k of them).
+  n_term := least(n_cand, greatest(k, ceil(2.0 * n_cand / greatest(cardinality(terms), 1))::integer));
+  IF w_ent > 0 AND any_entity THEN
+    query_words := ' ' || lower(regexp_replace(query, '[^[:alnum:]]+', ' ', 'g')) || ' ';
+  END IF;
 
   -- The query vector: given by the proxy, else the embed worker's cache for this text, else none.
-  IF _embedding IS NOT NULL THEN
+  IF w_vec = 0 THEN
+    NULL;  -- vector relevance not asked for: no vector, no fallback to report
+  ELSIF _embedding IS NOT NULL THEN
     mdl := memory.check_model(_model, _embedding);
     IF memory.model_complete(ws, mdl.name) THEN
       qvec := _embedding;
     ELSE
       reason := format('fallback: model %s is still embedding this workspace''s memories', mdl.name);
     END IF;
-  ELSE
-    IF _model IS NOT NULL OR memory.default_model() IS NOT NULL THEN
-      mdl := memory.check_model(_model);
-      qhash := memory.content_hash(query);
-      SELECT q.embedding, q.last_used_at INTO cached FROM memory.query_embeddings q
-       WHERE q.workspace = ws AND q.model = mdl.name AND q.query_hash = qhash;
-      IF FOUND AND cached.embedding IS NOT NULL THEN
-        IF memory.model_complete(ws, mdl.name) THEN
-          qvec := cached.embedding;
-        ELSE
-          reason := format('fallback: model %s is still embedding this workspace''s memories', mdl.name);
-        END IF;
-        IF NOT read_only AND cached.last_used_at < now() - interval '1 hour' THEN
-          UPDATE memory.query_embeddings q SET last_used_at = now()
-           WHERE q.workspace = ws AND q.model = mdl.name AND q.query_hash = qhash;
-        END IF;
-      ELSIF FOUND THEN
-        reason := 'fallback: no query vector yet (the embed worker has not computed it)';
-      ELSIF read_only THEN
-        reason := 'fallback: no query vector (read-only transaction: not queued)';
+  ELSIF _model IS NOT NULL OR memory.default_model() IS NOT NULL THEN
+    mdl := memory.check_model(_model);
+    qhash := memory.content_hash(query);
+    SELECT q.embedding, q.last_used_at INTO cached FROM memory.query_embeddings q
+     WHERE q.workspace = ws AND q.model = mdl.name AND q.query_hash = qhash;
+    IF FOUND AND cached.embedding IS NOT NULL THEN
+      IF memory.model_complete(ws, mdl.name) THEN
+        qvec := cached.embedding;
       ELSE
-        INSERT INTO memory.query_embeddings (workspace, model, query_hash, query)
-        VALUES (ws, mdl.name, qhash, btrim(query)) ON CONFLICT DO NOTHING;
-        PERFORM pg_notify('memory_embed', mdl.name);
-        reason := 'fallback: no query vector (queued for the embed worker)';
+        reason := format('fallback: model %s is still embedding this workspace''s memories', mdl.name);
       END IF;
+      IF NOT read_only AND cached.last_used_at < now() - interval '1 hour' THEN
+        UPDATE memory.query_embeddings q SET last_used_at = now()
+         WHERE q.workspace = ws AND q.model = mdl.name AND q.query_hash = qhash;
+      END IF;
+    ELSIF FOUND THEN
+      reason := 'fallback: no query vector yet (the embed worker has not computed it)';
+    ELSIF read_only THEN
+      reason := 'fallback: no query vector (read-only transaction: not queued)';
     ELSE
-      reason := 'fallback: no embedding model registered';
+      INSERT INTO memory.query_embeddings (workspace, model, query_hash, query)
+      VALUES (ws, mdl.name, qhash, btrim(query)) ON CONFLICT DO NOTHING;
+      PERFORM pg_notify('memory_embed', mdl.name);
+      reason := 'fallback: no query vector (queued for the embed worker)';
     END IF;
-  END IF;
-
-  -- Filters, shared by both candidate generators.
-  filter := 'm.workspace = $1';
-  IF as_of IS NULL THEN
-    filter := filter || CASE WHEN include_archived THEN ' AND m.status IN (''active'', ''archived'')' ELSE ' AND m.status = ''active''' END
-                     || ' AND (m.expires_at IS NULL OR m.expires_at > now()) AND (m.valid_to IS NULL OR m.valid_to > now())';
   ELSE
-    filter := filter || ' AND m.status IN (''active'', ''superseded'', ''archived'') AND m.created_at <= $10 AND m.valid_from <= $10'
-                     || ' AND (m.valid_to IS NULL OR m.valid_to > $10) AND (m.expires_at IS NULL OR m.expires_at > $10)';
+    reason := 'fallback: no embedding model registered';
   END IF;
-  IF types IS NOT NULL THEN filter := filter || ' AND m.type = ANY ($2)'; END IF;
-  IF kinds IS NOT NULL THEN filter := filter || ' AND m.kind = ANY ($3)'; END IF;
-  IF p_tags IS NOT NULL THEN filter := filter || ' AND m.tags @> $4'; END IF;
-  IF tags_any IS NOT NULL THEN filter := filter || ' AND m.tags && $5'; END IF;
-  IF v_entity IS NOT NULL AND v_entity <> '*' THEN filter := filter || ' AND m.entity = $6'; END IF;
-  IF session IS NOT NULL THEN filter := filter || ' AND m.session_id = $7'; END IF;
-  IF since IS NOT NULL THEN filter := filter || ' AND m.created_at >= $8'; END IF;
-  IF until IS NOT NULL THEN filter := filter || ' AND m.created_at < $9'; END IF;
-  IF layers IS NOT NULL THEN filter := filter || ' AND m.layer = ANY ($11)'; END IF;
 
-  -- Vector candidates: the model's partial HNSW index, scanned iteratively until n_cand rows pass the
-  -- filters. If it still comes back short (hnsw.max_scan_tuples reached), an exact scan of the filtered
-  -- rows makes sure recall never returns fewer rows than match.
+  -- Vector candidates: the model's partial HNSW index (an expression index over the model's dimension, so
+  -- this one statement is built per model), scanned iteratively until n_cand rows pass the filters. If it
+  -- still comes back short (hnsw.max_scan_tuples reached), an exact scan of the filtered rows makes sure
+  -- recall never returns fewer rows than match.
   IF qvec IS NOT NULL THEN
+    PERFORM set_config('hnsw.ef_search', least(greatest(n_cand, 40), 1000)::text, true);
+    filter := 'm.workspace = $1';
+    IF as_of IS NULL THEN
+      filter := filter || CASE WHEN include_archived THEN ' AND m.status IN (''active'', ''archived'')' ELSE ' AND m.status = ''active''' END
+                       || ' AND (m.expires_at IS NULL OR m.expires_at > now()) AND (m.valid_to IS NULL OR m.valid_to > now())';
+    ELSE
+      filter := filter || ' AND m.status IN (''active'', ''superseded'', ''archived'') AND m.created_at <= $10 AND m.valid_from <= $10'
+                       || ' AND (m.valid_to IS NULL OR m.valid_to > $10) AND (m.expires_at IS NULL OR m.expires_at > $10)';
+    END IF;
+    IF types IS NOT NULL THEN filter := filter || ' AND m.type = ANY ($2)'; END IF;
+    IF kinds IS NOT NULL THEN filter := filter || ' AND m.kind = ANY ($3)'; END IF;
+    IF p_tags IS NOT NULL THEN filter := filter || ' AND m.tags @> $4'; END IF;
+    IF tags_any IS NOT NULL THEN filter := filter || ' AND m.tags && $5'; END IF;
+    IF NOT any_entity THEN filter := filter || ' AND m.entity = $6'; END IF;
+    IF session IS NOT NULL THEN filter := filter || ' AND m.session_id = $7'; END IF;
+    IF since IS NOT NULL THEN filter := filter || ' AND m.created_at >= $8'; END IF;
+    IF until IS NOT NULL THEN filter := filter || ' AND m.created_at < $9'; END IF;
+    IF layers IS NOT NULL THEN filter := filter || ' AND m.layer = ANY ($11)'; END IF;
     EXECUTE format('SELECT coalesce(array_agg(c.memory_id), ''{}'') FROM ('
                    'SELECT e.memory_id FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
                    'WHERE e.model = %L AND e.workspace = $1 AND %s '
-                   'ORDER BY (e.embedding::vector(%s)) <=> $12 LIMIT $14) c', mdl.name, filter, mdl.dimension)
+                   'ORDER BY (e.embedding::vector(%s)) <=> $12 LIMIT $13) c', mdl.name, filter, mdl.dimension)
       INTO vec_ids
-      USING ws, types, kinds, p_tags, tags_any, v_entity, session, since, until, ref_time, layers, qvec, terms, n_cand;
+      USING ws, types, kinds, p_tags, tags_any, v_entity, session, since, until, ref_time, layers, qvec, n_cand;
     IF cardinality(vec_ids) < n_cand THEN
       EXECUTE format('SELECT coalesce(array_agg(c.memory_id), ''{}'') FROM ('
                      'SELECT e.memory_id FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
                      'WHERE e.model = %L AND e.workspace = $1 AND %s '
-                     'ORDER BY ((e.embedding::vector(%s)) <=> $12) + 0 LIMIT $14) c', mdl.name, filter, mdl.dimension)
+                     'ORDER BY ((e.embedding::vector(%s)) <=> $12) + 0 LIMIT $13) c', mdl.name, filter, mdl.dimension)
         INTO exact_ids
-        USING ws, types, kinds, p_tags, tags_any, v_entity, session, since, until, ref_time, layers, qvec, terms, n_cand;
+        USING ws, types, kinds, p_tags, tags_any, v_entity, session, since, until, ref_time, layers, qvec, n_cand;
       IF cardinality(exact_ids) > cardinality(vec_ids) THEN
         vec_ids := exact_ids;
         sig := sig || 'vector:exact'::text;
@@ -185,100 +317,171 @@ BEGIN
     END IF;
     sig := sig || 'vector'::text;
   END IF;
-
-  -- Lexical candidates: per query term, the postings with the highest BM25 impact among filtered rows.
   IF cardinality(terms) > 0 THEN
-    EXECUTE format('SELECT coalesce(array_agg(DISTINCT c.memory_id), ''{}'') FROM unnest($13) q(term) '
-                   'CROSS JOIN LATERAL (SELECT p.memory_id FROM memory.lexical_postings p JOIN memory.memories m ON m.id = p.memory_id '
-                   'WHERE p.workspace = $1 AND p.term = q.term AND %s ORDER BY p.impact DESC LIMIT $14) c', filter)
-      INTO lex_ids
-      USING ws, types, kinds, p_tags, tags_any, v_entity, session, since, until, ref_time, layers, qvec, terms, n_cand;
     sig := sig || 'lexical'::text;
-  ELSIF qvec IS NULL THEN
+  ELSIF qvec IS NULL AND w_lex > 0 THEN
     reason := coalesce(reason || '; ', '') || 'no lexical terms in the query';
   END IF;
-  sig := sig || '{importance,recency}'::text[];
-  IF mdl.name IS NOT NULL AND qvec IS NOT NULL THEN sig := sig || ('model:' || mdl.name); END IF;
-  IF reason IS NOT NULL THEN sig := sig || reason; END IF;
-
-  ids := vec_ids || lex_ids;
-  IF cardinality(ids) = 0 THEN
-    IF reason IS NOT NULL THEN RAISE NOTICE 'MemorySql recall: %', reason; END IF;
+  IF qvec IS NULL THEN w_vec := 0; END IF;
+  IF cardinality(terms) = 0 THEN w_lex := 0; END IF;
+  IF cardinality(terms) = 0 AND qvec IS NULL THEN
+    sig := sig || reason;
+    RAISE NOTICE 'MemorySql: recall: %', reason;
     RETURN;
   END IF;
 
-  -- Fusion over the candidates: score = Σ weight · component / Σ weight of the signals used, where
-  -- similarity is clamped at 0 and lexical is bm25 divided by the best bm25 among the candidates.
-  w_vec := CASE WHEN qvec IS NOT NULL THEN cfg.weight_vector ELSE 0 END;
-  w_lex := CASE WHEN cardinality(terms) > 0 THEN cfg.weight_lexical ELSE 0 END;
-  w_total := nullif(w_vec + w_lex + cfg.weight_importance + cfg.weight_recency, 0);
-  SELECT * INTO st FROM memory.bm25_idf(ws, terms);
-  FOR r IN EXECUTE format($q$
-    WITH sims AS (%s),
-    base AS (
-      SELECT m.id, m.content, m.type, m.kind, m.layer, m.entity, m.tags, m.metadata, m.status, m.created_at,
-             m.valid_from, m.valid_to, s.sim AS similarity,
-             coalesce(bx.bm25, 0)::real AS bm25,
-             memory.effective_importance(m.importance, m.pinned, m.access_count, greatest(m.created_at, m.last_accessed_at),
-                                         $18, $19, $20, $6) AS importance,
-             exp(ln(0.5) * greatest(extract(epoch FROM $6 - m.created_at), 0) / $7)::real AS recency
-        FROM memory.memories m
-        LEFT JOIN sims s ON s.memory_id = m.id
-        -- BM25 from the candidate's own lexical vector (same formula as memory.bm25_doc, inlined).
-        LEFT JOIN LATERAL (
-          SELECT sum(q.idf * t.tf * ($4 + 1) / (t.tf + $4 * (1 - $5 + $5 * m.lexical_length / $17))) AS bm25
-            FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(m.lexical) l) t
-            JOIN unnest($2::text[], $16::float8[]) q(term, idf) ON q.term = t.term) bx ON true
-       WHERE m.id = ANY ($3)),
-    normalised AS (
-      SELECT b.*, coalesce(b.bm25 / nullif(max(b.bm25) OVER (), 0), 0)::real AS lexical FROM base b),
+  -- Candidates, their context, and fusion, in one static statement (its plan is cached):
+  --   lexical:   per query term, the postings of highest BM25 impact among the memories that pass the filters;
+  --   relevance: (w_vector · similarity + w_lexical · lexical) / (w_vector + w_lexical), where similarity is
+  --              clamped at 0 and lexical is bm25 over the best bm25 among the candidates (at most 1);
+  --   context:   the best relevance of the memory's neighbours in its session (the memories just before and
+  --              after it), probed for the n_cand most relevant candidates; a neighbour that is not a candidate
+  --              itself joins the candidates;
+  --   score:     Σ weight · component / Σ weight of the signals used (entity = 1 when the query names the
+  --              memory's entity).
+  FOR r IN
+    WITH lex AS (
+      SELECT c.memory_id
+        FROM unnest(terms) q(term)
+        CROSS JOIN LATERAL (
+          SELECT p.memory_id FROM memory.lexical_postings p
+           WHERE p.workspace = ws AND p.term = q.term COLLATE "default"
+             -- The memory through its primary key only, so the plan stays one probe per posting.
+             AND EXISTS (SELECT 1 FROM memory.memories m
+                          WHERE m.id = p.memory_id
+                            AND memory.recall_visible(m, as_of, include_archived, types, kinds, p_tags, tags_any,
+                                                      any_entity, v_entity, session, since, until, layers))
+           ORDER BY p.impact DESC LIMIT n_term) c),
+    cand AS (
+      SELECT DISTINCT x.memory_id FROM (SELECT l.memory_id FROM lex l UNION ALL SELECT v FROM unnest(vec_ids) v) x),
+    scored0 AS (
+      SELECT m.id, m.session_id, m.valid_from, m.entity, m.importance, m.recency,
+             CASE WHEN qvec IS NOT NULL THEN
+               (SELECT (1 - (e.embedding <=> qvec))::real FROM memory.embeddings e WHERE e.memory_id = m.id AND e.model = mdl.name) END AS similarity,
+             coalesce((SELECT sum(q.idf * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * m.lexical_length / avgdl)))
+                         FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(m.lexical) l) t
+                         JOIN unnest(terms, idfs) q(term, idf) ON q.term = t.term), 0)::real AS bm25
+        FROM cand c
+        CROSS JOIN LATERAL (SELECT x.id, x.session_id, x.valid_from, x.lexical, x.lexical_length, x.entity,
+                                   memory.effective_importance(x.importance, x.pinned, x.access_count, greatest(x.created_at, x.last_accessed_at),
+                                                                decay.half_life, decay.floor, decay.access_boost, ref_time) AS importance,
+                                   exp(ln(0.5) * greatest(extract(epoch FROM ref_time - x.valid_from), 0) / half_life)::real AS recency
+                              FROM memory.memories x WHERE x.id = c.memory_id) m),
+    best AS (SELECT nullif(max(s.bm25), 0) AS bm25 FROM scored0 s),
+    top AS (
+      SELECT s.id, s.session_id, s.valid_from FROM scored0 s, best
+       WHERE w_ctx > 0 AND s.session_id IS NOT NULL
+       ORDER BY coalesce(greatest(s.similarity, 0), 0) * w_vec + coalesce(s.bm25 / best.bm25, 0) * w_lex DESC, s.id
+       LIMIT n_ctx),
+    edges AS (
+      SELECT t.id AS src, x.id AS dst
+        FROM top t
+        CROSS JOIN LATERAL (
+          (SELECT y.id FROM memory.memories y
+            WHERE y.session_id = t.session_id AND y.valid_from < t.valid_from
+              AND memory.recall_visible(y, as_of, include_archived, types, kinds, p_tags, tags_any,
+                                        any_entity, v_entity, session, since, until, layers)
+            ORDER BY y.valid_from DESC LIMIT 1)
+          UNION ALL
+          (SELECT y.id FROM memory.memories y
+            WHERE y.session_id = t.session_id AND y.valid_from > t.valid_from
+              AND memory.recall_visible(y, as_of, include_archived, types, kinds, p_tags, tags_any,
+                                        any_entity, v_entity, session, since, until, layers)
+            ORDER BY y.valid_from LIMIT 1)) x),
+    scored1 AS (
+      SELECT m.id, m.session_id, m.valid_from, m.entity, m.importance, m.recency,
+             CASE WHEN qvec IS NOT NULL THEN
+               (SELECT (1 - (e.embedding <=> qvec))::real FROM memory.embeddings e WHERE e.memory_id = m.id AND e.model = mdl.name) END AS similarity,
+             coalesce((SELECT sum(q.idf * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * m.lexical_length / avgdl)))
+                         FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(m.lexical) l) t
+                         JOIN unnest(terms, idfs) q(term, idf) ON q.term = t.term), 0)::real AS bm25
+        FROM (SELECT DISTINCT e.dst FROM edges e WHERE NOT EXISTS (SELECT 1 FROM scored0 s WHERE s.id = e.dst)) c
+        CROSS JOIN LATERAL (SELECT x.id, x.session_id, x.valid_from, x.lexical, x.lexical_length, x.entity,
+                                   memory.effective_importance(x.importance, x.pinned, x.access_count, greatest(x.created_at, x.last_accessed_at),
+                                                                decay.half_life, decay.floor, decay.access_boost, ref_time) AS importance,
+                                   exp(ln(0.5) * greatest(extract(epoch FROM ref_time - x.valid_from), 0) / half_life)::real AS recency
+                              FROM memory.memories x WHERE x.id = c.dst) m),
+    relevant AS (
+      SELECT s.id, s.entity, s.importance, s.recency, s.similarity, s.bm25, least(coalesce(s.bm25 / best.bm25, 0), 1)::real AS lexical,
+             ((coalesce(greatest(s.similarity, 0), 0) * w_vec + least(coalesce(s.bm25 / best.bm25, 0), 1) * w_lex)
+              / nullif(w_vec + w_lex, 0))::real AS relevance
+        FROM (SELECT * FROM scored0 UNION ALL SELECT * FROM scored1) s, best),
+    neighbourhood AS (
+      SELECT x.id, max(o.relevance) AS context
+        FROM (SELECT e.src AS id, e.dst AS other FROM edges e UNION ALL SELECT e.dst, e.src FROM edges e) x
+        JOIN relevant o ON o.id = x.other
+       GROUP BY x.id),
+    contextual AS (
+      SELECT rl.*, coalesce(nb.context, 0)::real AS context
+        FROM relevant rl LEFT JOIN neighbourhood nb ON nb.id = rl.id),
+    fused AS (
+      SELECT c.*,
+             (query_words IS NOT NULL AND c.entity IS NOT NULL
+              AND strpos(query_words, ' ' || lower(regexp_replace(c.entity, '[^[:alnum:]]+', ' ', 'g')) || ' ') > 0) AS entity_named
+        FROM contextual c),
     scored AS (
-      SELECT n.*, ((coalesce(greatest(n.similarity, 0), 0) * $8 + n.lexical * $9 + n.importance * $10 + n.recency * $11) / $12)::real AS score
-        FROM normalised n)
-    SELECT * FROM scored s WHERE $13::real IS NULL OR s.score >= $13 ORDER BY s.score DESC, s.id LIMIT $14
-    $q$,
-    CASE WHEN qvec IS NOT NULL
-         THEN format('SELECT e.memory_id, (1 - ((e.embedding::vector(%s)) <=> $15))::real AS sim FROM memory.embeddings e WHERE e.model = %L AND e.memory_id = ANY ($3)', mdl.dimension, mdl.name)
-         ELSE 'SELECT NULL::uuid AS memory_id, NULL::real AS sim WHERE false' END)
-    USING ws, terms, ids, cfg.bm25_k1, cfg.bm25_b, ref_time,
-          greatest(extract(epoch FROM cfg.recency_half_life), 1)::float8,
-          w_vec, w_lex, cfg.weight_importance, cfg.weight_recency, w_total, min_score, k, qvec, st.idfs, st.avgdl,
-          cfg.decay_half_life, cfg.decay_floor, cfg.decay_access_boost
+      SELECT f.*, bool_or(f.entity_named) OVER () AS entity_used, EXISTS (SELECT 1 FROM edges) AS context_used FROM fused f),
+    final AS (
+      SELECT s.*,
+             ((coalesce(greatest(s.similarity, 0), 0) * w_vec + s.lexical * w_lex + s.context * w_ctx
+               + s.importance * w_imp + s.recency * w_rec + CASE WHEN s.entity_named THEN w_ent ELSE 0 END)
+              / nullif(w_vec + w_lex + CASE WHEN s.context_used THEN w_ctx ELSE 0 END + w_imp + w_rec
+                       + CASE WHEN s.entity_used THEN w_ent ELSE 0 END, 0))::real AS score
+        FROM scored s)
+    SELECT f.id, f.score, f.similarity, f.lexical, f.bm25, f.importance, f.recency, f.context, f.entity_named, f.entity_used, f.context_used,
+           m.content, m.type, m.kind, m.layer, m.entity, m.tags, m.metadata, m.status, m.created_at, m.valid_from, m.valid_to
+      FROM (SELECT * FROM final x WHERE min_score IS NULL OR x.score >= min_score ORDER BY x.score DESC, x.id LIMIT k) f
+      CROSS JOIN LATERAL (SELECT * FROM memory.memories y WHERE y.id = f.id) m
+     ORDER BY f.score DESC, f.id
   LOOP
+    IF cardinality(returned) = 0 THEN
+      IF r.context_used AND w_ctx > 0 THEN sig := sig || 'context'::text; END IF;
+      IF w_imp > 0 THEN sig := sig || 'importance'::text; END IF;
+      IF w_rec > 0 THEN sig := sig || 'recency'::text; END IF;
+      IF r.entity_used AND w_ent > 0 THEN sig := sig || 'entity'::text; END IF;
+      IF mdl.name IS NOT NULL AND qvec IS NOT NULL THEN sig := sig || ('model:' || mdl.name); END IF;
+      IF reason IS NOT NULL THEN sig := sig || reason; END IF;
+    END IF;
     id := r.id; content := r.content; type := r.type; kind := r.kind; layer := r.layer; entity := r.entity;
     tags := r.tags; metadata := r.metadata; status := r.status; created_at := r.created_at;
     valid_from := r.valid_from; valid_to := r.valid_to; score := r.score; similarity := r.similarity;
     lexical := r.lexical; bm25 := r.bm25; importance := r.importance; recency := r.recency; signals := sig;
+    context := r.context; entity_match := CASE WHEN r.entity_named THEN 1 ELSE 0 END;
     RETURN NEXT;
     returned := returned || r.id;
   END LOOP;
+  IF cardinality(returned) = 0 AND reason IS NOT NULL THEN
+    RAISE NOTICE 'MemorySql: recall: %', reason;
+  END IF;
 
-  -- Access statistics, best effort: never in a read-only transaction, never waiting for a locked row.
+  -- Access statistics, best effort: never in a read-only transaction, never waiting for a locked row; each
+  -- row reached through its primary key.
   IF NOT read_only AND cardinality(returned) > 0 THEN
     UPDATE memory.memories m SET access_count = m.access_count + 1, last_accessed_at = now()
-     WHERE m.id IN (SELECT x.id FROM memory.memories x
-                     WHERE x.id = ANY (returned)
-                       FOR UPDATE SKIP LOCKED);
+      FROM (SELECT x.id FROM unnest(returned) u(id)
+              CROSS JOIN LATERAL (SELECT y.id FROM memory.memories y WHERE y.id = u.id FOR UPDATE SKIP LOCKED) x) l
+     WHERE m.id = l.id;
   END IF;
 END
 $$;
-COMMENT ON FUNCTION memory.recall_core(text, integer, text[], text[], text[], text[], text, uuid, timestamptz, timestamptz, timestamptz, real, boolean, text[], vector, text) IS
+COMMENT ON FUNCTION memory.recall_core(text, integer, text[], text[], text[], text[], text, uuid, timestamptz, timestamptz, timestamptz, real, boolean, text[], text[], jsonb, vector, text) IS
   'Internal: the implementation of recall() (same arguments, in the same order).';
 CREATE OR REPLACE FUNCTION memory.recall(
   query text, k integer DEFAULT 10,
   types text[] DEFAULT NULL, kinds text[] DEFAULT NULL, tags text[] DEFAULT NULL, tags_any text[] DEFAULT NULL,
   entity text DEFAULT NULL, session uuid DEFAULT NULL, since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
   as_of timestamptz DEFAULT NULL, min_score real DEFAULT NULL, include_archived boolean DEFAULT false,
-  layers text[] DEFAULT NULL,
+  layers text[] DEFAULT NULL, ranking text[] DEFAULT NULL, weights jsonb DEFAULT NULL,
   _embedding vector DEFAULT NULL, _model text DEFAULT NULL)
 RETURNS TABLE (id uuid, content text, type text, kind text, layer text, entity text, tags text[], metadata jsonb,
                status text, created_at timestamptz, valid_from timestamptz, valid_to timestamptz,
-               score real, similarity real, lexical real, bm25 real, importance real, recency real, signals text[])
+               score real, similarity real, lexical real, bm25 real, importance real, recency real, signals text[],
+               context real, entity_match real)
 LANGUAGE sql VOLATILE AS $$
   -- PL/pgSQL cannot have an argument and an output column of the same name (entity, tags): the work is
   -- done by recall_core, this wrapper gives it the contract's names.
   SELECT * FROM memory.recall_core(query, k, types, kinds, tags, tags_any, entity, session, since, until, as_of,
-                                   min_score, include_archived, layers, _embedding, _model)
+                                   min_score, include_archived, layers, ranking, weights, _embedding, _model)
 $$;
-COMMENT ON FUNCTION memory.recall(text, integer, text[], text[], text[], text[], text, uuid, timestamptz, timestamptz, timestamptz, real, boolean, text[], vector, text) IS
+COMMENT ON FUNCTION memory.recall(text, integer, text[], text[], text[], text[], text, uuid, timestamptz, timestamptz, timestamptz, real, boolean, text[], text[], jsonb, vector, text) IS
   'Hybrid recall: candidates from the model''s HNSW index and from the BM25 index, filtered, fused into score = Σ weight · (similarity, lexical, importance, recency) / Σ weights used. Every component is its own column; signals says which were used and why one was missing. Touches access statistics unless the transaction is read-only.';

@@ -17,7 +17,10 @@ internal static class EmbedThroughput
         var batch = Options.Int(args, "--batch", 256);
         var dimension = Options.Int(args, "--dimension", BuiltinEmbeddingProvider.DefaultDimension);
         var texts = SampleTexts.Create(count);
-        var provider = new BuiltinEmbeddingProvider(dimension);
+        var model = Options.String(args, "--model") ?? BuiltinEmbeddingProvider.DefaultModel;
+        var spec = MemorySql.Embeddings.Builtin.BuiltinModels.Find(model)
+                   ?? throw new ArgumentException($"--model: {model} is not a builtin model");
+        var provider = new BuiltinEmbeddingProvider(spec, dimension);
         var averageWords = texts.Average(t => t.Split(' ').Length);
 
         // Warm up: tiered JIT and PGO settle on the hot path.

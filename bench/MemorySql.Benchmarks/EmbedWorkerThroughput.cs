@@ -51,7 +51,7 @@ internal static class EmbedWorkerThroughput
             await using var dataSource = NpgsqlDataSource.Create(connection);
             await PrepareAsync(dataSource, connection);
             var texts = SampleTexts.Create(count);
-            var provider = new BuiltinEmbeddingProvider();
+            var provider = new BuiltinEmbeddingProvider(MemorySql.Embeddings.Builtin.BuiltinModels.V1, BuiltinEmbeddingProvider.DefaultDimension); // the model this benchmark registers and indexes
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"embed-worker: {count} memories/run, {runs} runs, batch {batch}, concurrency {concurrency}, transfer {transfer}, HNSW index {(index ? "yes" : "no")}, {Environment.ProcessorCount} cores"));
 

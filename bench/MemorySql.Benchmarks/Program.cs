@@ -9,6 +9,7 @@ namespace MemorySql.Benchmarks;
 ///   vector-transfer [--batch N] [--iterations N]                  the worker's write statement: binary real[] vs text
 ///   decay-pass [--count N] [--runs N] [--batch N]                 a decay pass over N memories (memory.archive_decayed)
 ///   check [--count N] [--runs N] [--concurrency N] [--batch N]    dedup/contradiction checks per second (check worker)
+///   recall-latency [--count N] [--queries N] [--runs N] …         recall p50/p95 direct and through the proxy; remember throughput
 ///   (anything else)                                                BenchmarkDotNet, e.g. --filter '*Builtin*'
 /// </summary>
 internal static class Program
@@ -29,6 +30,8 @@ internal static class Program
                 return await LifecycleBenchmarks.DecayAsync(rest);
             case "check":
                 return await LifecycleBenchmarks.CheckAsync(rest);
+            case "recall-latency":
+                return await RecallLatency.RunAsync(rest);
             default:
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
                 return 0;

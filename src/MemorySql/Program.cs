@@ -19,6 +19,7 @@ internal static class Program
             ServeCommand.Create(),
             MigrateCommand.Create(),
             WorkspaceCommand.Create(),
+            EvalCommand.Create(),
         };
         // --Section:Key=value flags set any configuration key; the commands' own flags are parsed by System.CommandLine.
         var (commandArgs, overrides) = MemorySqlConfiguration.SplitOverrides(args);

@@ -17,15 +17,15 @@ public sealed class BuiltinEmbeddingProviderTests
     }
 
     [Fact]
-    public void Defaults_AreBuiltinV1With384Dimensions()
+    public void Defaults_AreBuiltinV2With384Dimensions()
     {
-        Assert.Equal("builtin-v1", _provider.Model);
+        Assert.Equal("builtin-v2", _provider.Model);
         Assert.Equal(384, _provider.Dimension);
     }
 
     [Theory]
-    [InlineData(256, "builtin-v1-d256")]
-    [InlineData(1024, "builtin-v1-d1024")]
+    [InlineData(256, "builtin-v2-d256")]
+    [InlineData(1024, "builtin-v2-d1024")]
     public void NonDefaultDimension_IsPartOfTheModelName(int dimension, string model)
     {
         var provider = new BuiltinEmbeddingProvider(dimension);
@@ -119,7 +119,7 @@ public sealed class BuiltinEmbeddingProviderTests
     {
         var error = await Assert.ThrowsAsync<EmbeddingException>(async () => await _provider.EmbedAsync(["fine", text], CancellationToken.None));
         Assert.False(error.IsTransient);
-        Assert.Equal("builtin-v1", error.Model);
+        Assert.Equal("builtin-v2", error.Model);
         Assert.Contains("text 1", error.Message, StringComparison.Ordinal);
         Assert.Contains("whitespace", error.Message, StringComparison.Ordinal);
     }
@@ -168,13 +168,27 @@ public sealed class BuiltinEmbeddingProviderTests
     [Fact]
     public void BuiltinV1_OutputIsPinned()
     {
-        var vector = Embed("Dana prefers window seats and flies out of Lisbon.");
+        var vector = new BuiltinEmbeddingProvider(BuiltinModels.V1, BuiltinEmbeddingProvider.DefaultDimension).Embed("Dana prefers window seats and flies out of Lisbon.");
         // Four decimals: immune to a last-bit difference, sensitive to any change of features or weights.
         var rounded = string.Join(',', vector.Select(v => v.ToString("F4", CultureInfo.InvariantCulture)));
         var digest = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(rounded)));
         Assert.Equal(PinnedNonZero, vector.Count(v => v != 0));
         Assert.Equal(PinnedDigest, digest);
     }
+
+    /// <summary>Pins builtin-v2's output the same way (its features include the WordNet concept table).</summary>
+    [Fact]
+    public void BuiltinV2_OutputIsPinned()
+    {
+        var vector = Embed("Dana prefers window seats and flies out of Lisbon.");
+        var rounded = string.Join(',', vector.Select(v => v.ToString("F4", CultureInfo.InvariantCulture)));
+        var digest = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(rounded)));
+        Assert.Equal(PinnedV2NonZero, vector.Count(v => v != 0));
+        Assert.True(PinnedV2Digest == digest, $"builtin-v2's output changed (digest {digest})");
+    }
+
+    private const int PinnedV2NonZero = 124;
+    private const string PinnedV2Digest = "FFA6A474133E126B612C404890ECF788C68CBC6B457B9C7B0ED4F629E4157AC1";
 
     private const int PinnedNonZero = 80;
     private const string PinnedDigest = "51C22DC9D3FA56678B52AE8D19E87421A6C458052CD060925654AD011912D369";
@@ -183,6 +197,7 @@ public sealed class BuiltinEmbeddingProviderTests
     public void BuiltinModels_FindsPublishedSpecsByName()
     {
         Assert.Same(BuiltinModels.V1, BuiltinModels.Find("builtin-v1"));
+        Assert.Same(BuiltinModels.V2, BuiltinModels.Find("BUILTIN-V2"));
         Assert.Null(BuiltinModels.Find("builtin-v9"));
     }
 }

@@ -13,7 +13,7 @@ public sealed class EmbeddingProviderFactoryTests
     {
         var provider = EmbeddingProviderFactory.Create(EmbeddingOptions.FromConfiguration(Config()));
         Assert.IsType<BuiltinEmbeddingProvider>(provider);
-        Assert.Equal("builtin-v1", provider.Model);
+        Assert.Equal("builtin-v2", provider.Model);
         Assert.Equal(384, provider.Dimension);
     }
 
@@ -22,7 +22,7 @@ public sealed class EmbeddingProviderFactoryTests
     {
         var provider = EmbeddingProviderFactory.Create(EmbeddingOptions.FromConfiguration(Config(
             ("Embeddings:Provider", "BUILTIN"), ("Embeddings:Builtin:Dimension", "256"))));
-        Assert.Equal("builtin-v1-d256", provider.Model);
+        Assert.Equal("builtin-v2-d256", provider.Model);
         Assert.Equal(256, provider.Dimension);
     }
 
@@ -103,7 +103,7 @@ public sealed class EmbeddingProviderFactoryTests
             .BuildServiceProvider();
         var first = services.GetRequiredService<IEmbeddingProvider>();
         Assert.Same(first, services.GetRequiredService<IEmbeddingProvider>());
-        Assert.Equal("builtin-v1-d128", first.Model);
+        Assert.Equal("builtin-v2-d128", first.Model);
     }
 
     [Fact]

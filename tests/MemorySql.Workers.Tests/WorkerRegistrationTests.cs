@@ -45,10 +45,10 @@ public sealed partial class WorkerRegistrationTests
         Assert.Single(hosted, h => h is ReflectionWorker);
         Assert.Same(worker, services.GetRequiredService<EmbedWorker>());
         Assert.Same(services.GetRequiredService<LlmUsageWriter>(), services.GetRequiredService<ILlmUsageSink>());
-        Assert.Equal("builtin-v1-d64", worker.Model);
+        Assert.Equal("builtin-v2-d64", worker.Model);
         Assert.Equal(77, services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EmbedWorkerOptions>>().Value.BatchSize);
         var targets = services.GetRequiredService<WorkerHealthRegistry>().Snapshot().ToDictionary(s => s.Worker, s => s.Target);
-        Assert.Equal("builtin-v1-d64", targets["embed"]);
+        Assert.Equal("builtin-v2-d64", targets["embed"]);
         Assert.Equal("heuristic", targets["extraction"]);
         Assert.Equal("extractive", targets["reflection"]);
     }

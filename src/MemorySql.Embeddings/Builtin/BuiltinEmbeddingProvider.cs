@@ -4,15 +4,16 @@ using MemorySql.Embeddings.Builtin;
 namespace MemorySql.Embeddings;
 
 /// <summary>
-/// The offline, deterministic default provider ("builtin-v1"): lexical features (stemmed words, word
-/// pairs, character n-grams) hashed into a fixed dimension. No download, no network, thread-safe, and
-/// the same text gives the same vector on every machine. Quality is that of a good lexical model:
-/// shared words and word forms, not synonyms.
+/// The offline, deterministic default provider ("builtin-v2"): lexical features (stemmed words, word
+/// pairs, character n-grams) and, from v2 on, WordNet concepts (the synsets a word names, their
+/// hypernyms and derivations, from a table built into the assembly), hashed into a fixed dimension. No
+/// download, no network, thread-safe, and the same text gives the same vector on every machine.
+/// "builtin-v1" (lexical features only) stays available (Embeddings:Builtin:Model).
 /// </summary>
 public sealed class BuiltinEmbeddingProvider : IEmbeddingProvider
 {
     /// <summary>The current builtin model at its default dimension.</summary>
-    public const string DefaultModel = "builtin-v1";
+    public const string DefaultModel = "builtin-v2";
     public const int DefaultDimension = 384;
     public const int MinDimension = 32;
     /// <summary>pgvector's HNSW index handles at most 2000 dimensions.</summary>
@@ -20,7 +21,7 @@ public sealed class BuiltinEmbeddingProvider : IEmbeddingProvider
 
     private readonly BuiltinFeatureSpec _spec;
 
-    /// <summary>The latest builtin model at <paramref name="dimension"/>; a non-default dimension is part of the model name ("builtin-v1-d256").</summary>
+    /// <summary>The latest builtin model at <paramref name="dimension"/>; a non-default dimension is part of the model name ("builtin-v2-d256").</summary>
     public BuiltinEmbeddingProvider(int dimension = DefaultDimension) : this(BuiltinModels.Latest, dimension) { }
 
     internal BuiltinEmbeddingProvider(BuiltinFeatureSpec spec, int dimension)

@@ -22,6 +22,12 @@ internal sealed record BuiltinFeatureSpec
     /// <summary>Weight of the character n-gram group (inflections, compounds, typos).</summary>
     public float CharGramWeight { get; init; } = 0.6f;
 
+    /// <summary>
+    /// Weight of the concept group: the WordNet synsets each content word names (<see cref="WordNetConcepts"/>),
+    /// so synonyms and related forms share features. 0 (builtin-v1) leaves the group out.
+    /// </summary>
+    public float ConceptWeight { get; init; }
+
     /// <summary>Character n-gram lengths, counted with the word's '&lt;' and '&gt;' boundary markers.</summary>
     public int MinCharGram { get; init; } = 3;
     public int MaxCharGram { get; init; } = 5;
@@ -45,9 +51,14 @@ internal static class BuiltinModels
 {
     public static readonly BuiltinFeatureSpec V1 = new() { Name = "builtin-v1" };
 
-    public static BuiltinFeatureSpec Latest => V1;
+    /// <summary>v1's lexical features plus WordNet concepts (synonyms, hypernyms, derivations).</summary>
+    public static readonly BuiltinFeatureSpec V2 = new() { Name = "builtin-v2", ConceptWeight = 1.0f };
 
-    /// <summary>Finds a published spec by its base name ("builtin-v1").</summary>
+    public static BuiltinFeatureSpec Latest => V2;
+
+    private static readonly BuiltinFeatureSpec[] Published = [V1, V2];
+
+    /// <summary>Finds a published spec by its base name ("builtin-v1", "builtin-v2").</summary>
     public static BuiltinFeatureSpec? Find(string name) =>
-        string.Equals(name, V1.Name, StringComparison.OrdinalIgnoreCase) ? V1 : null;
+        Published.FirstOrDefault(s => string.Equals(name, s.Name, StringComparison.OrdinalIgnoreCase));
 }

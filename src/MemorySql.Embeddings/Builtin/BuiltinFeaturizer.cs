@@ -15,10 +15,12 @@ internal static class BuiltinFeaturizer
     private const byte KindUnigram = (byte)'U';
     private const byte KindBigram = (byte)'B';
     private const byte KindCharGram = (byte)'C';
+    private const byte KindConcept = (byte)'W';
     private const int GroupUnigram = 0;
     private const int GroupBigram = 1;
     private const int GroupCharGram = 2;
-    private const int Groups = 3;
+    private const int GroupConcept = 3;
+    private const int Groups = 4;
     private const int StackChars = 512;
     private const int StackSlots = 1024;
 
@@ -79,6 +81,14 @@ internal static class BuiltinFeaturizer
             keys.Clear();
             var table = new FeatureTable(keys, counts);
 
+            var dimension = output.Length;
+            Span<float> accumulator = dimension * Groups <= Groups * 1024
+                ? stackalloc float[Groups * 1024]
+                : (rentedAccumulator = ArrayPool<float>.Shared.Rent(dimension * Groups));
+            accumulator = accumulator[..(dimension * Groups)];
+            accumulator.Clear();
+            var concepts = spec.ConceptWeight > 0 ? WordNetConcepts.Instance : null;
+
             Span<char> padded = stackalloc char[spec.MaxCharGramWordLength + 2];
             var stemOffset = 0;
             var previous = 0UL;
@@ -100,14 +110,13 @@ internal static class BuiltinFeaturizer
                 hasPrevious = true;
 
                 if (!IsAllDigits(word)) AddCharGrams(ref table, word, padded, spec);
+                if (concepts is not null && concepts.Lookup(word, out var own, out var lemma))
+                {
+                    AddConcepts(own, accumulator.Slice(GroupConcept * dimension, dimension));
+                    AddConcepts(lemma, accumulator.Slice(GroupConcept * dimension, dimension));
+                }
             }
 
-            var dimension = output.Length;
-            Span<float> accumulator = dimension * Groups <= 3 * 1024
-                ? stackalloc float[3 * 1024]
-                : (rentedAccumulator = ArrayPool<float>.Shared.Rent(dimension * Groups));
-            accumulator = accumulator[..(dimension * Groups)];
-            accumulator.Clear();
             table.ScatterInto(accumulator, dimension);
             Combine(accumulator, spec, output);
         }
@@ -138,12 +147,23 @@ internal static class BuiltinFeaturizer
                 table.Add(FeatureHash.Of(KindCharGram, full.Slice(start, n)), GroupCharGram);
     }
 
+    /// <summary>Adds ±weight of each concept of one word to its bucket (bucket and sign from the concept's hash).</summary>
+    private static void AddConcepts(ReadOnlySpan<Concept> concepts, Span<float> group)
+    {
+        foreach (var concept in concepts)
+        {
+            var key = FeatureHash.Finish(FeatureHash.Start(KindConcept) ^ ((ulong)(uint)concept.Id * 0x9E3779B97F4A7C15UL));
+            var bucket = (int)(((key >> 32) * (ulong)group.Length) >> 32);
+            group[bucket] += (key & 4) == 0 ? concept.Weight : -concept.Weight;
+        }
+    }
+
     /// <summary>Each non-empty group scaled to its weight over its own norm; the sum normalised to unit length.</summary>
     private static void Combine(ReadOnlySpan<float> accumulator, BuiltinFeatureSpec spec, Span<float> output)
     {
         var dimension = output.Length;
         output.Clear();
-        Span<float> weights = [spec.UnigramWeight, spec.BigramWeight, spec.CharGramWeight];
+        Span<float> weights = [spec.UnigramWeight, spec.BigramWeight, spec.CharGramWeight, spec.ConceptWeight];
         for (var g = 0; g < Groups; g++)
         {
             var group = accumulator.Slice(g * dimension, dimension);

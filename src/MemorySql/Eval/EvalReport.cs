@@ -35,7 +35,7 @@ internal static class EvalReport
         ("BM25 (published, 10 conv.)", new() { [5] = 51.7, [10] = 58.5, [25] = 66.9, [50] = 71.4 }),
     ];
 
-    public static string Markdown(IReadOnlyList<ModeResult> modes, IReadOnlyList<int> ks, LocomoLoadReport load, TimeSpan ingestion, int memories, string dataPath)
+    public static string Markdown(IReadOnlyList<ModeResult> modes, IReadOnlyList<int> ks, LocomoLoadReport load, TimeSpan ingestion, int memories, string dataPath, string? environment = null)
     {
         var md = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
@@ -70,10 +70,24 @@ internal static class EvalReport
             md.AppendLine(inv, $"| {mode.Mode} | {RetrievalMetrics.Percentile(mode.LatenciesMs, 50):0.00} | {RetrievalMetrics.Percentile(mode.LatenciesMs, 95):0.00} |");
         md.AppendLine();
         md.AppendLine(inv, $"Ingestion: {memories} memories in {ingestion.TotalSeconds:0.0} s ({memories / Math.Max(ingestion.TotalSeconds, 1e-9):0} memories/s, through the proxy, embeddings included).");
+        if (environment is not null) md.AppendLine(inv, $"Measured on: {environment}; every call through the proxy as the conversation's workspace role; {Environment.ProcessorCount} CPUs, load average {LoadAverage()}.");
         md.AppendLine(inv, $"Data: {load.Questions} questions; {load.NormalisedEvidenceIds} evidence ids normalised, {load.DroppedEvidenceIds} dropped (malformed or pointing to no turn), {load.QuestionsWithoutEvidence} questions without usable evidence (not scored).");
         return md.ToString();
 
         static string Format(double v, bool bold) => double.IsNaN(v) ? "–" : bold ? $"**{v.ToString("0.0", CultureInfo.InvariantCulture)}**" : v.ToString("0.0", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The 1-minute load average (Linux), so a latency figure says how busy the machine was.</summary>
+    private static string LoadAverage()
+    {
+        try
+        {
+            return File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "unknown";
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
     }
 
     private static readonly (byte, byte, byte)[] Palette = [(0x4C, 0x78, 0xA8), (0xF5, 0x85, 0x18), (0x54, 0xA2, 0x4B), (0xB2, 0x79, 0xA2), (0xE4, 0x57, 0x56)];

@@ -1,0 +1,323 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using MemorySql.Embeddings;
+using MemorySql.Proxy;
+using MemorySql.Runtime;
+using MemorySql.Schema;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace MemorySql.Benchmarks;
+
+/// <summary>
+/// recall() latency at a given number of memories, direct to PostgreSQL and through the MemorySql proxy,
+/// hybrid (the proxy embeds the query; direct clients pass the same vector) and lexical
+/// (ranking => '{lexical}'), one client, read-write transactions (access statistics included), plus
+/// remember() throughput through the proxy. Memories are memory-like sentences with speakers (entity)
+/// and sessions of 20, embedded with the builtin model; the HNSW index is built after loading.
+///
+///   recall-latency [--count 100000] [--queries 300] [--runs 3] [--k 10] [--connection CS] [--remember-seconds 10]
+///
+/// Default: a private durable cluster in a temporary folder (removed afterwards). With --connection (an
+/// admin connection string to a database) a workspace bench_recall_N is loaded once and reused.
+/// </summary>
+internal static class RecallLatency
+{
+    private const string Password = "bench-recall";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var count = Options.Int(args, "--count", 100_000);
+        var queries = Options.Int(args, "--queries", 300);
+        var runs = Options.Int(args, "--runs", 3);
+        var k = Options.Int(args, "--k", 10);
+        var rememberSeconds = Options.Int(args, "--remember-seconds", 10);
+        var provider = new BuiltinEmbeddingProvider();
+        var workspace = $"bench_recall_{count}";
+
+        EmbeddedCluster? cluster = null;
+        string? dataDir = null;
+        var connectionString = Options.String(args, "--connection");
+        if (connectionString is null)
+        {
+            dataDir = Path.Combine(Path.GetTempPath(), "memorysql-recall-" + Guid.NewGuid().ToString("N")[..12]);
+            cluster = new EmbeddedCluster(PostgresBinaries.Locate(), new EmbeddedClusterOptions
+            {
+                DataDir = dataDir,
+                Port = EmbeddedCluster.FreePort(),
+                AdminPassword = "bench-" + Guid.NewGuid().ToString("N"),
+                Durable = true,
+            });
+            cluster.Initialize(Console.WriteLine);
+            cluster.Start(Console.WriteLine);
+            await using (var admin = new NpgsqlConnection(cluster.AdminConnectionString()))
+            {
+                await admin.OpenAsync();
+                await using var create = new NpgsqlCommand("CREATE DATABASE bench", admin);
+                await create.ExecuteNonQueryAsync();
+            }
+            connectionString = cluster.AdminConnectionString("bench");
+        }
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        ProxyServer? proxy = null;
+        try
+        {
+            await new Migrator().MigrateAsync(connectionString, _ => { }, CancellationToken.None);
+            await LoadAsync(connectionString, workspace, count, provider);
+
+            proxy = new ProxyServer(new ProxyOptions
+            {
+                Port = 0,
+                Upstream = { Host = builder.Host!, Port = builder.Port, TlsMode = UpstreamTlsMode.Disable },
+            }, provider, NullLoggerFactory.Instance);
+            await proxy.StartAsync(CancellationToken.None);
+            var direct = Client(builder, builder.Host!, builder.Port, workspace);
+            var proxied = Client(builder, "127.0.0.1", proxy.LocalEndPoint.Port, workspace);
+            var texts = Queries(Math.Max(queries, 50));
+
+            Console.WriteLine($"load average before: {LoadAverage()}");
+            var results = new Dictionary<string, List<(double P50, double P95)>>();
+            var targets = new (string Name, string ConnectionString, bool Hybrid, bool ViaProxy)[]
+            {
+                ("direct lexical", direct, false, false), ("direct hybrid", direct, true, false),
+                ("proxy lexical", proxied, false, true), ("proxy hybrid", proxied, true, true),
+            };
+            for (var run = 0; run < runs; run++)
+            {
+                // Rotate the order so each target sees early and late load alike.
+                for (var t = 0; t < targets.Length; t++)
+                {
+                    var target = targets[(t + run) % targets.Length];
+                    var latencies = await MeasureAsync(target.ConnectionString, target.Hybrid, target.ViaProxy, texts, queries, k, provider);
+                    var p = (Percentile(latencies, 50), Percentile(latencies, 95));
+                    if (!results.TryGetValue(target.Name, out var list)) results[target.Name] = list = [];
+                    list.Add(p);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {run + 1} {target.Name,-15} p50 {p.Item1,7:0.00} ms  p95 {p.Item2,7:0.00} ms"));
+                }
+            }
+            var rememberOne = await RememberAsync(proxied, 1, rememberSeconds);
+            var rememberFour = await RememberAsync(proxied, 4, rememberSeconds);
+            Console.WriteLine($"load average after: {LoadAverage()}");
+            Console.WriteLine();
+            Console.WriteLine($"| memories | target | k | median p50 (ms) | median p95 (ms) | runs |");
+            Console.WriteLine($"|---:|---|---:|---:|---:|---:|");
+            foreach (var (name, list) in results)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {count:N0} | {name} | {k} | {Median(list.Select(x => x.P50)):0.00} | {Median(list.Select(x => x.P95)):0.00} | {list.Count} |"));
+            Console.WriteLine();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"remember through the proxy ({provider.Model}, HNSW index in place): {rememberOne:0} memories/s with 1 client, {rememberFour:0} with 4 clients"));
+            return 0;
+        }
+        finally
+        {
+            if (proxy is not null) await proxy.DisposeAsync();
+            NpgsqlConnection.ClearAllPools();
+            if (cluster is not null)
+            {
+                cluster.Stop(Console.WriteLine);
+                try { Directory.Delete(dataDir!, recursive: true); } catch (IOException) { }
+            }
+        }
+    }
+
+    private static string Client(NpgsqlConnectionStringBuilder admin, string host, int port, string workspace) => new NpgsqlConnectionStringBuilder
+    {
+        Host = host,
+        Port = port,
+        Database = admin.Database,
+        Username = workspace,
+        Password = Password,
+        Pooling = false,
+        CommandTimeout = 300,
+    }.ConnectionString;
+
+    private static readonly string[] Speakers = ["Dana", "Sam", "Alex", "Maria", "Priya", "Tom"];
+
+    /// <summary>Questions in the words of the stored sentences, some naming a speaker.</summary>
+    private static string[] Queries(int count)
+    {
+        var random = new Random(7);
+        var words = SampleTexts.Create(2000, seed: 99).SelectMany(t => t.Split(' ')).Where(w => w.Length > 3 && !w.StartsWith('(')).Distinct().ToArray();
+        return Enumerable.Range(0, count).Select(i =>
+            $"what did {Speakers[random.Next(Speakers.Length)]} say about {words[random.Next(words.Length)]} and {words[random.Next(words.Length)]}?").ToArray();
+    }
+
+    private static async Task LoadAsync(string adminConnectionString, string workspace, int count, BuiltinEmbeddingProvider provider)
+    {
+        await using var admin = new NpgsqlConnection(adminConnectionString);
+        await admin.OpenAsync();
+        await using (var exists = new NpgsqlCommand("SELECT count(*) FROM memory.memories WHERE workspace = $1", admin))
+        {
+            exists.Parameters.Add(new() { Value = workspace });
+            if ((long)(await exists.ExecuteScalarAsync())! >= count)
+            {
+                Console.WriteLine($"{workspace} already holds {count} memories; reusing it");
+                return;
+            }
+        }
+        var watch = Stopwatch.StartNew();
+        await Exec(admin, "SELECT memory.drop_workspace($1) FROM memory.workspaces WHERE name = $1", workspace);
+        await Exec(admin, "SELECT memory.create_workspace($1, $2)", workspace, Password);
+        await Exec(admin, "INSERT INTO memory.models (name, dimension) VALUES ($1, $2) ON CONFLICT DO NOTHING", provider.Model, provider.Dimension);
+        var texts = SampleTexts.Create(count);
+        var random = new Random(5);
+        var start = DateTime.UtcNow.AddDays(-400);
+        const int batch = 2000;
+        for (var offset = 0; offset < count; offset += batch)
+        {
+            var n = Math.Min(batch, count - offset);
+            var ids = new Guid[n];
+            var contents = new string[n];
+            var entities = new string[n];
+            var sessions = new Guid[n];
+            var times = new DateTime[n];
+            var vectors = new string[n];
+            for (var i = 0; i < n; i++)
+            {
+                var g = offset + i;
+                ids[i] = Guid.CreateVersion7();
+                contents[i] = texts[g];
+                entities[i] = Speakers[random.Next(Speakers.Length)];
+                sessions[i] = new Guid(g / 20 + 1, 0, 0, [0, 0, 0, 0, 0, 0, 0, 1]);
+                times[i] = start.AddSeconds(g * 300.0);
+                vectors[i] = VectorLiteral(provider.Embed(texts[g]));
+            }
+            await using var tx = await admin.BeginTransactionAsync();
+            await Exec(admin, $"SET LOCAL ROLE {workspace}");
+            await using (var insert = new NpgsqlCommand("""
+                INSERT INTO memory.memories (id, content, entity, session_id, valid_from, type, kind)
+                SELECT u.id, u.content, u.entity, u.session, u.at, 'episodic', 'message'
+                  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::timestamptz[]) u(id, content, entity, session, at)
+                """, admin))
+            {
+                insert.Parameters.Add(new() { Value = ids });
+                insert.Parameters.Add(new() { Value = contents });
+                insert.Parameters.Add(new() { Value = entities });
+                insert.Parameters.Add(new() { Value = sessions });
+                insert.Parameters.Add(new() { Value = times, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+                await insert.ExecuteNonQueryAsync();
+            }
+            await Exec(admin, "RESET ROLE");
+            await using (var embed = new NpgsqlCommand("""
+                INSERT INTO memory.embeddings (memory_id, model, workspace, embedding)
+                SELECT u.id, $3, $4, u.v::vector FROM unnest($1::uuid[], $2::text[]) u(id, v)
+                """, admin))
+            {
+                embed.Parameters.Add(new() { Value = ids });
+                embed.Parameters.Add(new() { Value = vectors });
+                embed.Parameters.Add(new() { Value = provider.Model });
+                embed.Parameters.Add(new() { Value = workspace });
+                await embed.ExecuteNonQueryAsync();
+            }
+            // The embed queue rows the inserts created (no vector came with them) are done: drop them.
+            await Exec(admin, "DELETE FROM memory.embedding_queue WHERE memory_id = ANY ($1)", ids);
+            await tx.CommitAsync();
+            if ((offset / batch) % 10 == 9) Console.WriteLine($"  {offset + n} memories ({watch.Elapsed.TotalSeconds:0} s)");
+        }
+        Console.WriteLine($"loaded {count} memories in {watch.Elapsed.TotalSeconds:0} s; building the HNSW index");
+        await Exec(admin, "SET maintenance_work_mem = '1GB'");
+        await Exec(admin, "SELECT memory.register_model($1, $2, true)", provider.Model, provider.Dimension);
+        await Exec(admin, "VACUUM ANALYZE memory.memories");
+        await Exec(admin, "VACUUM ANALYZE memory.embeddings");
+        await Exec(admin, "VACUUM ANALYZE memory.lexical_postings");
+        Console.WriteLine($"ready after {watch.Elapsed.TotalSeconds:0} s");
+    }
+
+    private static string VectorLiteral(float[] vector)
+    {
+        var sb = new StringBuilder(vector.Length * 10).Append('[');
+        for (var i = 0; i < vector.Length; i++)
+        {
+            if (i > 0) sb.Append(',');
+            sb.Append(vector[i].ToString("R", CultureInfo.InvariantCulture));
+        }
+        return sb.Append(']').ToString();
+    }
+
+    private static async Task Exec(NpgsqlConnection connection, string sql, params object[] args)
+    {
+        await using var command = new NpgsqlCommand(sql, connection) { CommandTimeout = 0 };
+        foreach (var a in args) command.Parameters.Add(new() { Value = a });
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>One client, queries one after another; the first 10% warm up and are not counted.</summary>
+    private static async Task<List<double>> MeasureAsync(string connectionString, bool hybrid, bool viaProxy, string[] texts, int queries, int k, BuiltinEmbeddingProvider provider)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        var sql = (hybrid, viaProxy) switch
+        {
+            (true, true) => "SELECT id FROM recall($1, k => $2)",
+            (true, false) => "SELECT id FROM recall($1, k => $2, _embedding => $3::vector, _model => $4)",
+            (false, _) => "SELECT id FROM recall($1, k => $2, ranking => '{lexical}')",
+        };
+        var latencies = new List<double>(queries);
+        var warmup = Math.Max(5, queries / 10);
+        for (var i = 0; i < queries + warmup; i++)
+        {
+            var text = texts[i % texts.Length];
+            await using var command = new NpgsqlCommand(sql, connection);
+            command.Parameters.Add(new() { Value = text });
+            command.Parameters.Add(new() { Value = k });
+            var watch = Stopwatch.StartNew();
+            if (hybrid && !viaProxy)
+            {
+                // A direct client computes the same vector the proxy would add.
+                command.Parameters.Add(new() { Value = VectorLiteral(provider.Embed(text)) });
+                command.Parameters.Add(new() { Value = provider.Model });
+            }
+            var rows = 0;
+            await using (var reader = await command.ExecuteReaderAsync())
+                while (await reader.ReadAsync()) rows++;
+            if (i >= warmup) latencies.Add(watch.Elapsed.TotalMilliseconds);
+            if (rows != k) throw new InvalidOperationException($"recall returned {rows} rows, expected {k}");
+        }
+        return latencies;
+    }
+
+    private static async Task<double> RememberAsync(string connectionString, int clients, int seconds)
+    {
+        var stop = DateTime.UtcNow.AddSeconds(seconds);
+        var texts = SampleTexts.Create(50_000, seed: 1234 + clients);
+        var total = 0L;
+        var watch = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(async c =>
+        {
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            var i = c;
+            while (DateTime.UtcNow < stop)
+            {
+                await using var command = new NpgsqlCommand("CALL remember($1, entity => $2)", connection);
+                command.Parameters.Add(new() { Value = texts[i % texts.Length] + $" #{c}-{i}" });
+                command.Parameters.Add(new() { Value = Speakers[i % Speakers.Length] });
+                await command.ExecuteNonQueryAsync();
+                Interlocked.Increment(ref total);
+                i += clients;
+            }
+        }));
+        return total / watch.Elapsed.TotalSeconds;
+    }
+
+    private static double Percentile(List<double> values, double p)
+    {
+        var sorted = values.Order().ToArray();
+        var rank = p / 100 * (sorted.Length - 1);
+        var lo = (int)Math.Floor(rank);
+        var hi = (int)Math.Ceiling(rank);
+        return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo);
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
+}

@@ -1,0 +1,40 @@
+namespace MemorySql.Eval;
+
+/// <summary>
+/// The ranking modes an evaluation compares, each a set of recall's signals passed as
+/// <c>recall(..., ranking => …)</c>: the same argument a user has for debugging a ranking.
+/// </summary>
+internal static class RecallModes
+{
+    /// <summary>Mode name → the signals recall ranks with (null: recall's default, every signal).</summary>
+    public static readonly IReadOnlyDictionary<string, string[]?> Known = new Dictionary<string, string[]?>(StringComparer.Ordinal)
+    {
+        ["lexical"] = ["lexical"],
+        ["vector"] = ["vector"],
+        ["hybrid"] = null,
+    };
+
+    public static IReadOnlyList<string> Parse(string text)
+    {
+        var modes = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(m => m.ToLowerInvariant()).Distinct().ToList();
+        if (modes.Count == 0) throw new ArgumentException("--modes needs at least one of: lexical, vector, hybrid");
+        foreach (var m in modes)
+            if (!Known.ContainsKey(m))
+                throw new ArgumentException($"--modes: unknown mode '{m}'; use lexical, vector, hybrid (comma-separated)");
+        return modes;
+    }
+
+    public static IReadOnlyList<int> ParseKs(string text)
+    {
+        var ks = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var k) || k < 1 || k > 1000)
+                throw new ArgumentException($"--k: '{part}' is not a whole number from 1 to 1000 (example: --k 1,5,10,25,50)");
+            ks.Add(k);
+        }
+        if (ks.Count == 0) throw new ArgumentException("--k needs at least one value, e.g. --k 10");
+        return [.. ks.Distinct().Order()];
+    }
+}

@@ -1,0 +1,140 @@
+using MemorySql.Testing;
+
+namespace MemorySql.Tests.Sql;
+
+/// <summary>recall's ranking and weights arguments, and the context and entity signals.</summary>
+public sealed class RecallSignalsTests : IClassFixture<TestDatabase>
+{
+    private readonly TestDatabase _db;
+
+    public RecallSignalsTests(TestDatabase db) => _db = db;
+
+    private static string[] Signals(Dictionary<string, object?> row) => (string[])row["signals"]!;
+
+    private async Task<TestRole> WorkspaceWithVectorsAsync(string hint)
+    {
+        await _db.ExecuteAsync("SELECT memory.register_model('sig-v3', 3)");
+        var ws = await _db.CreateWorkspaceAsync(hint);
+        await ws.ExecuteAsync("CALL remember('sunrise over the harbour', _embedding => '[1,0,0]'::vector, _model => 'sig-v3')");
+        await ws.ExecuteAsync("CALL remember('the harbour at midnight', _embedding => '[0,0,1]'::vector, _model => 'sig-v3')");
+        return ws;
+    }
+
+    [Fact]
+    public async Task Recall_RankingLexical_IgnoresTheQueryVector()
+    {
+        var ws = await WorkspaceWithVectorsAsync("sig_lex");
+        var rows = await ws.DataSource.QueryAsync(
+            "SELECT * FROM recall('harbour midnight', k => 2, ranking => '{lexical}', _embedding => '[1,0,0]'::vector, _model => 'sig-v3')");
+        Assert.Equal("the harbour at midnight", rows[0]["content"]);
+        Assert.Equal(new[] { "lexical" }, Signals(rows[0]));
+        Assert.Null(rows[0]["similarity"]);
+        // Lexical only: the score is the lexical component itself.
+        Assert.All(rows, r => Assert.Equal((float)r["lexical"]!, (float)r["score"]!, 5));
+    }
+
+    [Fact]
+    public async Task Recall_RankingVector_IgnoresLexicalMatches()
+    {
+        var ws = await WorkspaceWithVectorsAsync("sig_vec");
+        var rows = await ws.DataSource.QueryAsync(
+            "SELECT * FROM recall('harbour midnight', k => 2, ranking => '{vector}', _embedding => '[1,0,0]'::vector, _model => 'sig-v3')");
+        Assert.Equal("sunrise over the harbour", rows[0]["content"]);
+        Assert.Contains("vector", Signals(rows[0]));
+        Assert.DoesNotContain("lexical", Signals(rows[0]));
+        Assert.Equal(1f, (float)rows[0]["score"]!, 4);
+    }
+
+    [Fact]
+    public async Task Recall_Weights_ReplaceThePolicyForOneCall()
+    {
+        var ws = await WorkspaceWithVectorsAsync("sig_weights");
+        // All weight on vector similarity: the vector's favourite wins although the text matches the other.
+        var byVector = await ws.DataSource.QueryAsync(
+            "SELECT content FROM recall('harbour midnight', k => 1, weights => '{\"vector\": 1, \"lexical\": 0.01, \"importance\": 0, \"recency\": 0}', _embedding => '[1,0,0]'::vector, _model => 'sig-v3')");
+        Assert.Equal("sunrise over the harbour", byVector[0]["content"]);
+        var byText = await ws.DataSource.QueryAsync(
+            "SELECT content FROM recall('harbour midnight', k => 1, weights => '{\"vector\": 0.01, \"lexical\": 1}', _embedding => '[1,0,0]'::vector, _model => 'sig-v3')");
+        Assert.Equal("the harbour at midnight", byText[0]["content"]);
+    }
+
+    [Theory]
+    [InlineData("ranking => '{importance}'", "ranking")]
+    [InlineData("ranking => '{speed}'", "ranking")]
+    [InlineData("weights => '{\"speed\": 1}'", "weights")]
+    [InlineData("weights => '{\"vector\": -1}'", "weights")]
+    [InlineData("weights => '{\"vector\": \"high\"}'", "weights")]
+    [InlineData("weights => '[1, 2]'", "weights")]
+    [InlineData("weights => '{\"vector\": 0, \"lexical\": 0}'", "weights")]
+    public async Task Recall_BadRankingOrWeights_Fails22023NamingTheArgument(string argument, string name)
+    {
+        var ws = await _db.CreateWorkspaceAsync("sig_bad_" + name + Math.Abs(argument.GetHashCode(StringComparison.Ordinal)) % 1000);
+        await ws.ExecuteAsync("CALL remember('something to find')");
+        var error = await ws.DataSource.FailsAsync($"SELECT * FROM recall('something', {argument})");
+        Assert.Equal("22023", error.SqlState);
+        Assert.Contains(name, error.MessageText, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Recall_Context_FindsTheAnswerTurnNextToTheQuestionTurn()
+    {
+        var ws = await _db.CreateWorkspaceAsync("sig_context");
+        await using var conn = await ws.OpenAsync();
+        await conn.ScalarAsync<Guid>("SELECT session_start()");
+        var t0 = DateTime.UtcNow.AddDays(-3);
+        await conn.ExecAsync("CALL remember('Morning! Did you sleep well?', entity => 'ann', valid_from => $1)", t0);
+        await conn.ExecAsync("CALL remember('What did you cook for the party yesterday?', entity => 'ann', valid_from => $1)", t0.AddSeconds(1));
+        var answer = await conn.ScalarAsync<Guid>("CALL remember('A huge pot of chili, everybody loved it.', entity => 'bob', valid_from => $1)", t0.AddSeconds(2));
+        await conn.ExecAsync("CALL remember('The weather is turning cold.', entity => 'bob', valid_from => $1)", t0.AddSeconds(3));
+        await conn.ExecAsync("RESET memory.session");
+        // Another session: its turns are no one's neighbours.
+        await conn.ScalarAsync<Guid>("SELECT session_start()");
+        await conn.ExecAsync("CALL remember('We should cook together some day.', entity => 'ann', valid_from => $1)", t0.AddDays(1));
+        await conn.ExecAsync("RESET memory.session");
+
+        var rows = await conn.QueryAsync("SELECT * FROM recall('what did bob cook for the party', k => 3)");
+        var chili = rows.Single(r => (Guid)r["id"]! == answer);
+        Assert.Equal(0f, (float)chili["bm25"]!); // no word in common with the question...
+        Assert.True((float)chili["context"]! > 0); // ...but the turn before it matches
+        Assert.Contains("context", Signals(rows[0]));
+        Assert.Equal(1f, (float)chili["entity_match"]!); // the question names its speaker
+        Assert.Contains("entity", Signals(rows[0]));
+
+        // Without the context signal the answer turn is no candidate at all.
+        var plain = await conn.QueryAsync("SELECT id FROM recall('what did bob cook for the party', k => 3, ranking => '{lexical}')");
+        Assert.DoesNotContain(plain, r => (Guid)r["id"]! == answer);
+    }
+
+    [Fact]
+    public async Task Recall_WithoutSessions_LeavesContextOut_AndScoreStaysTheWeightedSum()
+    {
+        var ws = await _db.CreateWorkspaceAsync("sig_nocontext");
+        await ws.ExecuteAsync("CALL remember('pears and apples')");
+        var row = (await ws.DataSource.QueryAsync("SELECT * FROM recall('apples', k => 1)")).Single();
+        Assert.DoesNotContain("context", Signals(row));
+        Assert.Equal(0f, (float)row["context"]!);
+        var settings = (await _db.Admin.QueryAsync("SELECT * FROM memory.recall_settings($1)", ws.Name)).Single();
+        var expected = ((double)settings["weight_lexical"]! * (float)row["lexical"]! + (double)settings["weight_importance"]! * (float)row["importance"]!
+                        + (double)settings["weight_recency"]! * (float)row["recency"]!)
+                       / ((double)settings["weight_lexical"]! + (double)settings["weight_importance"]! + (double)settings["weight_recency"]!);
+        Assert.Equal(expected, (float)row["score"]!, 4);
+    }
+
+    [Fact]
+    public async Task Recall_QueryNamingAnEntity_MatchesTheEntityNotTheText()
+    {
+        var ws = await _db.CreateWorkspaceAsync("sig_entity");
+        var own = await ws.ScalarAsync<Guid>("CALL remember('I finally booked the window seat', entity => 'Dana')");
+        await ws.ExecuteAsync("CALL remember('Dana, Dana, you always take the window seat!', entity => 'Kim')");
+        var rows = await ws.DataSource.QueryAsync("SELECT * FROM recall('which seat did Dana book?', k => 2)");
+        Assert.Equal(own, rows[0]["id"]);
+        Assert.Equal(1f, (float)rows[0]["entity_match"]!);
+        Assert.Equal(0f, (float)rows[1]["entity_match"]!);
+        // The name is no lexical term: Kim's turn does not gain from repeating it.
+        Assert.DoesNotContain(rows, r => (float)r["bm25"]! > (float)rows[0]["bm25"]! + 1e-6f && (Guid)r["id"]! != own);
+        // With an entity filter the name is searched in the text as usual.
+        var filtered = await ws.DataSource.QueryAsync("SELECT * FROM recall('Dana', k => 2, entity => 'Kim')");
+        Assert.Single(filtered);
+        Assert.True((float)filtered[0]["bm25"]! > 0);
+    }
+}
