@@ -26,7 +26,9 @@ internal sealed record MergeAction(Guid Duplicate, Guid Survivor, double Similar
 internal sealed record ContradictionAction(Guid Newer, Guid Older, Judgement Judgement, double Similarity, bool Resolve) : CheckAction;
 
 /// <summary>What a check decided: the changes, and what it cost.</summary>
-internal sealed record CheckPlan(IReadOnlyList<CheckAction> Actions, int LlmCalls, int LlmTokens, int LlmFallbacks);
+/// <param name="LlmFallbacks">Pairs the heuristics judged because the LLM failed.</param>
+/// <param name="LlmOffline">Pairs the heuristics judged because the workspace may not use the LLM now (budget spent, llm.enabled = false).</param>
+internal sealed record CheckPlan(IReadOnlyList<CheckAction> Actions, int LlmCalls, int LlmTokens, int LlmFallbacks, int LlmOffline);
 
 /// <summary>How applying a plan ended.</summary>
 internal enum ApplyOutcome

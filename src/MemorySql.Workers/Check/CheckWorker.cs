@@ -2,6 +2,7 @@ using System.Diagnostics;
 using MemorySql.Embeddings.Llm;
 using MemorySql.Workers.Common;
 using MemorySql.Workers.Contradictions;
+using MemorySql.Workers.Llm;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -11,7 +12,9 @@ namespace MemorySql.Workers.Check;
 /// Checks each newly embedded memory against its nearest neighbours (docs/lifecycle.md): near duplicates are
 /// merged, contradictions superseded or opened for review. Per batch: lease ready memory.check_queue rows
 /// (FOR UPDATE SKIP LOCKED); per row, outside any transaction, read the memory and its neighbours and judge
-/// them (the LLM when one is configured, else heuristics); then in one short transaction re-check the lease,
+/// them (the LLM when one is configured and the workspace's policy and token budget allow it, else heuristics,
+/// saying why in the contradiction's detail; every LLM call is written to memory.llm_usage with purpose
+/// 'contradiction'); then in one short transaction re-check the lease,
 /// apply the plan (memory.merge_duplicate, memory.record_contradiction — each re-checks the rows it locks)
 /// and delete the row. A memory that changed meanwhile makes the plan stale and it is made again. A worker
 /// that dies mid-batch leaves its leases to run out; the rows are then checked by another, exactly once.
@@ -28,15 +31,20 @@ internal sealed class CheckWorker : QueueWorker
     private readonly CheckPlanner _planner;
     private readonly Backoff _rowBackoff;
     private readonly TimeSpan _lease;
+    private readonly LlmContradictionJudge? _judge;
+    private readonly LlmUsageWriter? _usage;
+    private readonly Dictionary<string, string> _loggedOfflineReasons = new(StringComparer.Ordinal);
 
+    /// <param name="usage">Where LLM usage is written (memory.llm_usage); null writes none (the budget is still checked).</param>
     public CheckWorker(NpgsqlDataSource adminDataSource, CheckWorkerOptions options, ILogger<CheckWorker> logger,
-        WorkerHealthRegistry? registry = null, ILlmProvider? llm = null)
+        WorkerHealthRegistry? registry = null, ILlmProvider? llm = null, LlmUsageWriter? usage = null)
         : base("check", Target(options, llm), adminDataSource, Pacing(options), logger, registry)
     {
         _options = options;
         _store = new CheckStore(adminDataSource);
-        var judge = options.UseLlm && llm is not null ? new LlmContradictionJudge(llm) : null;
-        _planner = new CheckPlanner(new JudgeChain(judge));
+        _judge = options.UseLlm && llm is not null ? new LlmContradictionJudge(llm) : null;
+        _usage = usage;
+        _planner = new CheckPlanner(new JudgeChain(_judge));
         _rowBackoff = new Backoff(TimeSpan.FromSeconds(options.RetryBaseSeconds), TimeSpan.FromSeconds(options.RetryMaxSeconds));
         _lease = TimeSpan.FromSeconds(options.LeaseSeconds);
     }
@@ -120,6 +128,7 @@ internal sealed class CheckWorker : QueueWorker
         try
         {
             var judged = new Dictionary<Guid, Judgement>();
+            CheckLlmScope? llmScope = null;
             for (var round = 1; round <= PlanRounds; round++)
             {
                 var item = await _store.LoadAsync(claim.MemoryId, cancellationToken);
@@ -132,10 +141,14 @@ internal sealed class CheckWorker : QueueWorker
                         policies[(item.Workspace, claim.Model)] = policy;
                     }
                     var neighbours = await _store.NeighboursAsync(item.Id, _options.Candidates, claim.Model, cancellationToken);
-                    var plan = await _planner.PlanAsync(item, neighbours, policy, claim.LlmAttempts + 1 >= _options.LlmMaxAttempts, judged, cancellationToken);
+                    if (_judge is not null) llmScope ??= new CheckLlmScope(DataSource, _usage, _judge.Model, item.Workspace, item.Id);
+                    var plan = await _planner.PlanAsync(item, neighbours, policy, claim.LlmAttempts + 1 >= _options.LlmMaxAttempts, judged,
+                        llmScope, cancellationToken);
                     Count("llm_calls", plan.LlmCalls);
                     Count("llm_tokens", plan.LlmTokens);
                     Count("llm_fallbacks", plan.LlmFallbacks);
+                    Count("llm_offline", plan.LlmOffline);
+                    if (plan.LlmOffline > 0) LogOffline(item.Workspace, llmScope!.OfflineReason!);
                     actions = plan.Actions;
                 }
                 var outcome = await _store.ApplyAsync(claim, token, actions, WorkerName, CountAppliedAsync, cancellationToken);
@@ -187,6 +200,17 @@ internal sealed class CheckWorker : QueueWorker
             Health.RecordRetried(1);
             Logger.LogWarning("Checking memory {Memory} failed; it stays queued and is retried with backoff: {Error}", claim.MemoryId, error);
         }
+    }
+
+    // Once per workspace and reason, not once per memory: a spent budget would otherwise log every check of the day.
+    private void LogOffline(string workspace, string reason)
+    {
+        lock (_loggedOfflineReasons)
+        {
+            if (_loggedOfflineReasons.TryGetValue(workspace, out var logged) && logged == reason) return;
+            _loggedOfflineReasons[workspace] = reason;
+        }
+        Logger.LogInformation("Contradiction checks of workspace {Workspace} use the heuristics: {Reason}", workspace, reason);
     }
 
     private Task CountAppliedAsync(CheckAction action, string outcome)
