@@ -145,20 +145,30 @@ internal static class EvalReport
                 canvas.Line(X(points[i - 1].Key), Y(points[i - 1].Value), X(points[i].Key), Y(points[i].Value), anchorColours[a], 2, dash: 6);
         }
 
-        // Legend.
+        // Legend: entries left to right, wrapping onto a new row when the next one would not fit.
         var ly = top + height + 40;
         var lx = left;
+        void Entry(string name, Action<int, int> swatch)
+        {
+            var entryWidth = 40 + Canvas.TextWidth(name, 2);
+            if (lx + entryWidth > canvas.Width - 20 && lx > left)
+            {
+                lx = left;
+                ly += 26;
+            }
+            swatch(lx, ly);
+            canvas.Text(lx + 24, ly, name, ink, 2);
+            lx += entryWidth;
+        }
         for (var m = 0; m < modes.Count; m++)
         {
-            canvas.FillRect(lx, ly, 18, 12, Palette[m % Palette.Length]);
-            canvas.Text(lx + 24, ly, modes[m].Mode, ink, 2);
-            lx += 40 + Canvas.TextWidth(modes[m].Mode, 2);
+            var colour = Palette[m % Palette.Length];
+            Entry(modes[m].Mode, (x, y) => canvas.FillRect(x, y, 18, 12, colour));
         }
         for (var a = 0; a < Anchors.Length; a++)
         {
-            canvas.Line(lx, ly + 6, lx + 18, ly + 6, anchorColours[a], 2, dash: 4);
-            canvas.Text(lx + 24, ly, Anchors[a].Name, ink, 2);
-            lx += 40 + Canvas.TextWidth(Anchors[a].Name, 2);
+            var colour = anchorColours[a];
+            Entry(Anchors[a].Name, (x, y) => canvas.Line(x, y + 6, x + 18, y + 6, colour, 2, dash: 4));
         }
         canvas.SavePng(path);
     }
