@@ -190,9 +190,14 @@ BEGIN
   IF w_lex > 0 AND w_ent > 0 AND any_entity THEN
     SELECT coalesce(array_agg(DISTINCT l.lexeme), '{}') INTO entity_terms
       FROM regexp_split_to_table(lower(query), '[^[:alnum:]]+') w(word)
+      -- One index probe per query word: the first entity_key (= lower(entity)) at or after the word, in index
+      -- order (memories_entity_key_idx), then equal or not. Asked as "= word" the planner, which cannot know that
+      -- most words name no entity, prefers reading the table until a match turns up; and lower(entity) in the
+      -- query would keep every index out under row-level security (lower() is not leakproof).
+      CROSS JOIN LATERAL (SELECT m.entity_key FROM memory.memories m
+                           WHERE m.workspace = ws AND m.entity_key >= w.word ORDER BY m.entity_key LIMIT 1) named
       CROSS JOIN LATERAL unnest(to_tsvector(tsconfig, w.word)) l
-     WHERE length(w.word) > 1
-       AND EXISTS (SELECT 1 FROM memory.memories m WHERE m.workspace = ws AND lower(m.entity) = w.word AND m.entity IS NOT NULL);
+     WHERE length(w.word) > 1 AND named.entity_key = w.word;
   END IF;
 
   -- Query terms with their idf, and the workspace's mean document length, in one statement.
