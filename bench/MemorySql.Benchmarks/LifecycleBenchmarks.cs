@@ -250,7 +250,8 @@ internal static class LifecycleBenchmarks
                 connection = cluster.AdminConnectionString();
             }
             await new Migrator().MigrateAsync(connection, Console.WriteLine, CancellationToken.None);
-            await using var dataSource = NpgsqlDataSource.Create(connection);
+            // No command timeout: loading 20,000 vectors into a table with an HNSW index can take longer than 30 s here.
+            await using var dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connection) { CommandTimeout = 0 }.ConnectionString);
             await ExecuteAsync(dataSource, "SELECT memory.register_model('builtin-v1', 384, true)");
             return await body(dataSource);
         }
