@@ -97,7 +97,8 @@ public static class WorkerServiceCollectionExtensions
                 sp.GetRequiredService<IOptions<CheckWorkerOptions>>().Value,
                 sp.GetRequiredService<ILogger<CheckWorker>>(),
                 sp.GetRequiredService<WorkerHealthRegistry>(),
-                sp.GetService<ILlmProvider>()));
+                sp.GetService<ILlmProvider>(),
+                sp.GetService<ILlmUsageSink>()));
             services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<CheckWorker>());
         }
 

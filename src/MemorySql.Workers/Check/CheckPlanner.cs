@@ -23,8 +23,9 @@ internal sealed class CheckPlanner
     public CheckPlanner(JudgeChain judges) => _judges = judges;
 
     /// <param name="judged">Judgements already made for this memory (by neighbour id), reused when a stale plan is made again.</param>
+    /// <param name="offlineReason">Why the workspace must not use the LLM now (its policy or budget), or null when it may.</param>
     public async Task<CheckPlan> PlanAsync(CheckedMemory item, IReadOnlyList<Neighbour> neighbours, CheckPolicy policy, bool lastLlmAttempt,
-        Dictionary<Guid, Judgement> judged, CancellationToken cancellationToken)
+        Dictionary<Guid, Judgement> judged, string? offlineReason, CancellationToken cancellationToken)
     {
         var actions = new List<CheckAction>();
         var lowest = Math.Min(policy.DedupThreshold, policy.ContradictionThreshold);
@@ -43,7 +44,7 @@ internal sealed class CheckPlanner
         if (into is not null)
         {
             actions.Add(new MergeAction(item.Id, into.Id, into.Similarity));
-            return new CheckPlan(actions, 0, 0, 0);
+            return new CheckPlan(actions, 0, 0, 0, []);
         }
         foreach (var (neighbour, direction) in directions)
         {
@@ -54,15 +55,20 @@ internal sealed class CheckPlanner
         var llmCalls = 0;
         var tokens = 0;
         var fallbacks = 0;
-        if (item.Layer != "item") return new CheckPlan(actions, 0, 0, 0);
+        var calls = new List<Judgement>();
+        if (item.Layer != "item") return new CheckPlan(actions, 0, 0, 0, calls);
         foreach (var neighbour in close)
         {
             if (duplicates.Contains(neighbour) || neighbour.Status != "active" || neighbour.Similarity < policy.ContradictionThreshold) continue;
             if (!judged.TryGetValue(neighbour.Id, out var judgement))
             {
-                judgement = await _judges.JudgeAsync(pairs[neighbour.Id], lastLlmAttempt, cancellationToken);
+                judgement = await _judges.JudgeAsync(pairs[neighbour.Id], lastLlmAttempt, offlineReason, cancellationToken);
                 judged[neighbour.Id] = judgement;
-                if (judgement.Method == "llm" || judgement.LlmError is not null) llmCalls++;
+                if (judgement.Method == "llm" || judgement.LlmError is not null)
+                {
+                    llmCalls++;
+                    calls.Add(judgement);
+                }
                 if (judgement.LlmError is not null) fallbacks++;
                 tokens += judgement.Tokens;
             }
@@ -72,7 +78,7 @@ internal sealed class CheckPlanner
             actions.Add(new ContradictionAction(newer, older, judgement, neighbour.Similarity, resolve));
             if (resolve && older == item.Id) break;  // the checked memory is superseded
         }
-        return new CheckPlan(actions, llmCalls, tokens, fallbacks);
+        return new CheckPlan(actions, llmCalls, tokens, fallbacks, calls);
     }
 
     private static MergeSide Side(Neighbour n) => new(n.Id, n.CreatedAt, n.Pinned, n.Status == "archived");

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using MemorySql.Embeddings.Llm;
 using MemorySql.Workers.Common;
 using MemorySql.Workers.Contradictions;
+using MemorySql.Workers.Llm;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -28,15 +29,19 @@ internal sealed class CheckWorker : QueueWorker
     private readonly CheckPlanner _planner;
     private readonly Backoff _rowBackoff;
     private readonly TimeSpan _lease;
+    private readonly LlmContradictionJudge? _llmJudge;
+    private readonly ILlmUsageSink? _usage;
 
+    /// <param name="usage">Where the LLM's tokens are accounted per workspace (memory.llm_usage); null: only in the worker's health.</param>
     public CheckWorker(NpgsqlDataSource adminDataSource, CheckWorkerOptions options, ILogger<CheckWorker> logger,
-        WorkerHealthRegistry? registry = null, ILlmProvider? llm = null)
+        WorkerHealthRegistry? registry = null, ILlmProvider? llm = null, ILlmUsageSink? usage = null)
         : base("check", Target(options, llm), adminDataSource, Pacing(options), logger, registry)
     {
         _options = options;
         _store = new CheckStore(adminDataSource);
-        var judge = options.UseLlm && llm is not null ? new LlmContradictionJudge(llm) : null;
-        _planner = new CheckPlanner(new JudgeChain(judge));
+        _llmJudge = options.UseLlm && llm is not null ? new LlmContradictionJudge(llm) : null;
+        _usage = usage;
+        _planner = new CheckPlanner(new JudgeChain(_llmJudge));
         _rowBackoff = new Backoff(TimeSpan.FromSeconds(options.RetryBaseSeconds), TimeSpan.FromSeconds(options.RetryMaxSeconds));
         _lease = TimeSpan.FromSeconds(options.LeaseSeconds);
     }
@@ -86,6 +91,7 @@ internal sealed class CheckWorker : QueueWorker
         var remaining = claims.Select(c => c.MemoryId).ToList();
         var leaseClock = Stopwatch.StartNew();
         var policies = new Dictionary<(string, string), CheckPolicy>();
+        var offline = new Dictionary<string, string?>(StringComparer.Ordinal);
         try
         {
             foreach (var claim in claims)
@@ -96,7 +102,7 @@ internal sealed class CheckWorker : QueueWorker
                     await _store.RenewAsync(token, remaining, _lease, cancellationToken);
                     leaseClock.Restart();
                 }
-                var llmFailed = await CheckOneAsync(claim, token, policies, cancellationToken);
+                var llmFailed = await CheckOneAsync(claim, token, policies, offline, cancellationToken);
                 remaining.Remove(claim.MemoryId);
                 if (llmFailed)
                 {
@@ -115,7 +121,9 @@ internal sealed class CheckWorker : QueueWorker
     }
 
     /// <summary>Checks one memory; true when the LLM failed transiently and the row was put back for later.</summary>
-    private async Task<bool> CheckOneAsync(ClaimedCheck claim, Guid token, Dictionary<(string, string), CheckPolicy> policies, CancellationToken cancellationToken)
+    /// <param name="offline">Per workspace, for this batch: why it must not use the LLM now (memory.llm_budget), or null.</param>
+    private async Task<bool> CheckOneAsync(ClaimedCheck claim, Guid token, Dictionary<(string, string), CheckPolicy> policies,
+        Dictionary<string, string?> offline, CancellationToken cancellationToken)
     {
         try
         {
@@ -131,8 +139,13 @@ internal sealed class CheckWorker : QueueWorker
                         policy = await _store.PolicyAsync(item.Workspace, claim.Model, cancellationToken);
                         policies[(item.Workspace, claim.Model)] = policy;
                     }
+                    if (_llmJudge is not null && !offline.ContainsKey(item.Workspace))
+                        offline[item.Workspace] = await OfflineReasonAsync(item.Workspace, cancellationToken);
+                    var offlineReason = offline.GetValueOrDefault(item.Workspace);
                     var neighbours = await _store.NeighboursAsync(item.Id, _options.Candidates, claim.Model, cancellationToken);
-                    var plan = await _planner.PlanAsync(item, neighbours, policy, claim.LlmAttempts + 1 >= _options.LlmMaxAttempts, judged, cancellationToken);
+                    var plan = await _planner.PlanAsync(item, neighbours, policy, claim.LlmAttempts + 1 >= _options.LlmMaxAttempts, judged,
+                        offlineReason, cancellationToken);
+                    foreach (var call in plan.LlmJudgements) RecordUsage(item.Workspace, call.Usage ?? default, call.LlmError, claim.MemoryId);
                     Count("llm_calls", plan.LlmCalls);
                     Count("llm_tokens", plan.LlmTokens);
                     Count("llm_fallbacks", plan.LlmFallbacks);
@@ -157,6 +170,7 @@ internal sealed class CheckWorker : QueueWorker
         }
         catch (LlmRetryException e)
         {
+            RecordUsage(claim.Workspace, (e.InnerException as LlmException)?.Usage ?? default, e.Message, claim.MemoryId);
             Count("llm_retries", 1);
             Health.RecordError(e.Message);
             var delay = _rowBackoff.Delay(claim.LlmAttempts + 1);
@@ -171,6 +185,20 @@ internal sealed class CheckWorker : QueueWorker
             return false;
         }
     }
+
+    private async Task<string?> OfflineReasonAsync(string workspace, CancellationToken cancellationToken)
+    {
+        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
+        var reason = await LlmBudget.OfflineReasonAsync(connection, workspace, cancellationToken);
+        if (reason is not null)
+            Logger.LogInformation("Contradictions in workspace {Workspace} are judged by heuristics for now: {Reason}", workspace, reason);
+        return reason;
+    }
+
+    /// <summary>Accounts one LLM call (answered or failed) to the workspace in memory.llm_usage, as every LLM path does.</summary>
+    private void RecordUsage(string workspace, LlmUsage usage, string? error, Guid memory) =>
+        _usage?.Record(new LlmUsageRecord(workspace, LlmContradictionJudge.Purpose, _llmJudge!.Model, usage, error is null, error,
+            new System.Text.Json.Nodes.JsonObject { ["memory_id"] = memory.ToString() }.ToJsonString()));
 
     private async Task FailAsync(ClaimedCheck claim, Guid token, string error, CancellationToken cancellationToken)
     {

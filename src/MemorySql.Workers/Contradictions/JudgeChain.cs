@@ -14,7 +14,8 @@ internal sealed class LlmRetryException : Exception
 /// Which judge decides a pair. With an LLM: the LLM; when it fails transiently (timeout, 429, 5xx) the
 /// check is retried later (<see cref="LlmRetryException"/>), up to the last allowed LLM attempt; after that,
 /// or when its answer is unusable (not transient), the heuristics decide and the judgement says why
-/// (<see cref="Judgement.LlmError"/>). Without an LLM: the heuristics.
+/// (<see cref="Judgement.LlmError"/>). Without an LLM: the heuristics. With an LLM the workspace may not use now
+/// (policy llm.enabled false, its daily token budget spent): the heuristics, saying why (<see cref="Judgement.OfflineReason"/>).
 /// </summary>
 internal sealed class JudgeChain
 {
@@ -24,9 +25,11 @@ internal sealed class JudgeChain
 
     public bool HasLlm => _llm is not null;
 
-    public async Task<Judgement> JudgeAsync(StatementPair pair, bool lastLlmAttempt, CancellationToken cancellationToken)
+    /// <param name="offlineReason">Why the pair's workspace must not use the LLM now (memory.llm_budget), or null when it may.</param>
+    public async Task<Judgement> JudgeAsync(StatementPair pair, bool lastLlmAttempt, string? offlineReason, CancellationToken cancellationToken)
     {
         if (_llm is null) return ContradictionHeuristics.Judge(pair);
+        if (offlineReason is not null) return ContradictionHeuristics.Judge(pair) with { OfflineReason = offlineReason };
         try
         {
             return await _llm.JudgeAsync(pair, cancellationToken);
@@ -37,7 +40,7 @@ internal sealed class JudgeChain
         }
         catch (LlmException e)
         {
-            return ContradictionHeuristics.Judge(pair) with { LlmError = e.Message, Tokens = e.Usage.TotalTokens };
+            return ContradictionHeuristics.Judge(pair) with { LlmError = e.Message, Tokens = e.Usage.TotalTokens, Usage = e.Usage };
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -1,3 +1,5 @@
+using MemorySql.Embeddings.Llm;
+
 namespace MemorySql.Workers.Contradictions;
 
 /// <summary>How a newer memory relates to an older one about the same subject.</summary>
@@ -23,8 +25,10 @@ internal enum CurrentSide
 /// <param name="Method">"heuristic" or "llm", as recorded with the contradiction.</param>
 /// <param name="Tokens">LLM tokens the judgement cost (0 for heuristics).</param>
 /// <param name="LlmError">Why the LLM's answer was not used, when heuristics stood in for it.</param>
+/// <param name="Usage">The tokens of the LLM call behind it, when one was made (accounted in memory.llm_usage).</param>
+/// <param name="OfflineReason">Why no LLM call was made although one is configured (the workspace's policy or budget).</param>
 internal sealed record Judgement(ContradictionVerdict Verdict, CurrentSide Current, double Confidence, string Reason, string Method, int Tokens = 0,
-    string? LlmError = null)
+    string? LlmError = null, LlmUsage? Usage = null, string? OfflineReason = null)
 {
     public bool IsConflict => Verdict != ContradictionVerdict.Unrelated;
 

@@ -88,10 +88,11 @@ internal sealed class LlmContradictionJudge : IContradictionJudge
         var confidence = Math.Clamp(confidenceElement.GetDouble(), 0, 1);
         var reason = answer.TryGetProperty("reason", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString()! : "";
         if (reason.Length > 500) reason = reason[..500] + "…";
-        return verdict == ContradictionVerdict.Unrelated
+        var judgement = verdict == ContradictionVerdict.Unrelated
             ? Judgement.Unrelated(Method, reason, tokens)
             : new Judgement(verdict, verdict == ContradictionVerdict.Updates && current == CurrentSide.Unclear ? CurrentSide.Newer : current,
                 confidence, reason, Method, tokens);
+        return judgement with { Usage = result.Usage };
     }
 
     private static string? Read(JsonElement answer, string name) =>
