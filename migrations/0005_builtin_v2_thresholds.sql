@@ -1,7 +1,8 @@
--- 0005: builtin-v2 (the default embedding model since 0004) gets the contradiction threshold builtin-v1 has.
--- Both are lexical models: a changed value scores lower than with a neural model ("prefers window seats" /
--- "prefers aisle seats" 0.75-0.79, "lives in Lisbon" / "lives in Porto" 0.68), so with the general 0.80 the
--- check never judged the pairs its heuristics are made for. Kept where an administrator already set it.
+-- 0005: builtin-v2 (the default builtin model since 0004's release) gets the same contradiction threshold as
+-- builtin-v1. Hashed lexical features (and v2's WordNet concepts) give two statements of one attribute with
+-- different values a cosine of about 0.4–0.75 ("favourite colour is blue" / "… is green": v1 0.73, v2 0.72;
+-- "I live in Berlin" / "I live in Paris now": v1 0.41, v2 0.55), under the 0.80 meant for neural models, while
+-- unrelated facts stay near 0. Kept where an administrator already set it.
 UPDATE memory.policies
    SET settings = '{"contradiction_threshold:builtin-v2": 0.5}'::jsonb || settings,
        updated_at = now()

@@ -65,7 +65,7 @@ BEGIN
   IF mode = 'llm' THEN
     reason := NULL;
   ELSIF reason IS NULL THEN
-    reason := 'no LLM synthesis was passed: reflect ran without the MemorySql proxy, or the proxy has no LLM configured (see docs/llm.md)';
+    reason := 'no LLM synthesis was passed: reflect ran without the MemorySql proxy, or the proxy has no LLM configured (see docs/configuration.md, section Llm)';
   END IF;
 
   IF _sources IS NOT NULL AND (_synthesis IS NOT NULL OR _offline_reason IS NOT NULL) THEN

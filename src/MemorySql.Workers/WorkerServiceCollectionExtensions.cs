@@ -98,7 +98,7 @@ public static class WorkerServiceCollectionExtensions
                 sp.GetRequiredService<ILogger<CheckWorker>>(),
                 sp.GetRequiredService<WorkerHealthRegistry>(),
                 sp.GetService<ILlmProvider>(),
-                sp.GetService<ILlmUsageSink>()));
+                sp.GetRequiredService<LlmUsageWriter>()));
             services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<CheckWorker>());
         }
 

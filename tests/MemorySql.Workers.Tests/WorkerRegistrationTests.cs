@@ -142,6 +142,12 @@ public sealed partial class WorkerRegistrationTests
         Assert.True(examples.Count >= 5);
         Assert.Contains(examples, e => e.Contains("\"Decay\"", StringComparison.Ordinal));
         Assert.True(examples.Count(e => e.Contains("\"Check\"", StringComparison.Ordinal)) >= 2);
+        foreach (var section in new[] { "Extraction", "Reflection", "Health" })
+        {
+            // Each section has an example that sets more than Enabled, and one that turns the worker off.
+            Assert.Contains(examples, e => e.Contains($"\"{section}\": {{\n", StringComparison.Ordinal) || e.Contains($"\"{section}\": {{ \"Enabled\": true,", StringComparison.Ordinal));
+            Assert.Contains(examples, e => e.Contains($"\"{section}\": {{ \"Enabled\": false }}", StringComparison.Ordinal));
+        }
     }
 
     [Theory]

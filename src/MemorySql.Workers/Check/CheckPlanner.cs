@@ -23,9 +23,9 @@ internal sealed class CheckPlanner
     public CheckPlanner(JudgeChain judges) => _judges = judges;
 
     /// <param name="judged">Judgements already made for this memory (by neighbour id), reused when a stale plan is made again.</param>
-    /// <param name="offlineReason">Why the workspace must not use the LLM now (its policy or budget), or null when it may.</param>
+    /// <param name="llmScope">The workspace's LLM budget and usage for this check (see <see cref="JudgeChain"/>); null: no budget, nothing recorded.</param>
     public async Task<CheckPlan> PlanAsync(CheckedMemory item, IReadOnlyList<Neighbour> neighbours, CheckPolicy policy, bool lastLlmAttempt,
-        Dictionary<Guid, Judgement> judged, string? offlineReason, CancellationToken cancellationToken)
+        Dictionary<Guid, Judgement> judged, ILlmJudgeScope? llmScope, CancellationToken cancellationToken)
     {
         var actions = new List<CheckAction>();
         var lowest = Math.Min(policy.DedupThreshold, policy.ContradictionThreshold);
@@ -44,7 +44,7 @@ internal sealed class CheckPlanner
         if (into is not null)
         {
             actions.Add(new MergeAction(item.Id, into.Id, into.Similarity));
-            return new CheckPlan(actions, 0, 0, 0, []);
+            return new CheckPlan(actions, 0, 0, 0, 0);
         }
         foreach (var (neighbour, direction) in directions)
         {
@@ -55,21 +55,18 @@ internal sealed class CheckPlanner
         var llmCalls = 0;
         var tokens = 0;
         var fallbacks = 0;
-        var calls = new List<Judgement>();
-        if (item.Layer != "item") return new CheckPlan(actions, 0, 0, 0, calls);
+        var offline = 0;
+        if (item.Layer != "item") return new CheckPlan(actions, 0, 0, 0, 0);
         foreach (var neighbour in close)
         {
             if (duplicates.Contains(neighbour) || neighbour.Status != "active" || neighbour.Similarity < policy.ContradictionThreshold) continue;
             if (!judged.TryGetValue(neighbour.Id, out var judgement))
             {
-                judgement = await _judges.JudgeAsync(pairs[neighbour.Id], lastLlmAttempt, offlineReason, cancellationToken);
+                judgement = await _judges.JudgeAsync(pairs[neighbour.Id], lastLlmAttempt, llmScope, cancellationToken);
                 judged[neighbour.Id] = judgement;
-                if (judgement.Method == "llm" || judgement.LlmError is not null)
-                {
-                    llmCalls++;
-                    calls.Add(judgement);
-                }
+                if (judgement.Method == "llm" || judgement.LlmError is not null) llmCalls++;
                 if (judgement.LlmError is not null) fallbacks++;
+                if (judgement.OfflineReason is not null) offline++;
                 tokens += judgement.Tokens;
             }
             if (!judgement.IsConflict) continue;
@@ -78,7 +75,7 @@ internal sealed class CheckPlanner
             actions.Add(new ContradictionAction(newer, older, judgement, neighbour.Similarity, resolve));
             if (resolve && older == item.Id) break;  // the checked memory is superseded
         }
-        return new CheckPlan(actions, llmCalls, tokens, fallbacks, calls);
+        return new CheckPlan(actions, llmCalls, tokens, fallbacks, offline);
     }
 
     private static MergeSide Side(Neighbour n) => new(n.Id, n.CreatedAt, n.Pinned, n.Status == "archived");

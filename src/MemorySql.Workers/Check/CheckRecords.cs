@@ -25,8 +25,10 @@ internal sealed record MergeAction(Guid Duplicate, Guid Survivor, double Similar
 /// <summary>Record a contradiction (memory.record_contradiction); <paramref name="Resolve"/> supersedes the older at once.</summary>
 internal sealed record ContradictionAction(Guid Newer, Guid Older, Judgement Judgement, double Similarity, bool Resolve) : CheckAction;
 
-/// <summary>What a check decided: the changes, and what it cost (<paramref name="LlmJudgements"/>: one per LLM call, for memory.llm_usage).</summary>
-internal sealed record CheckPlan(IReadOnlyList<CheckAction> Actions, int LlmCalls, int LlmTokens, int LlmFallbacks, IReadOnlyList<Judgement> LlmJudgements);
+/// <summary>What a check decided: the changes, and what it cost.</summary>
+/// <param name="LlmFallbacks">Pairs the heuristics judged because the LLM failed.</param>
+/// <param name="LlmOffline">Pairs the heuristics judged because the workspace may not use the LLM now (budget spent, llm.enabled = false).</param>
+internal sealed record CheckPlan(IReadOnlyList<CheckAction> Actions, int LlmCalls, int LlmTokens, int LlmFallbacks, int LlmOffline);
 
 /// <summary>How applying a plan ended.</summary>
 internal enum ApplyOutcome

@@ -178,7 +178,7 @@ internal sealed class CheckStore
         var detail = new Dictionary<string, object> { ["by"] = worker, ["current"] = judgement.Current.ToString().ToLowerInvariant() };
         if (judgement.Tokens > 0) detail["llm_tokens"] = judgement.Tokens;
         if (judgement.LlmError is not null) detail["llm_error"] = Truncate(judgement.LlmError);
-        if (judgement.OfflineReason is not null) detail["llm_offline"] = Truncate(judgement.OfflineReason);
+        if (judgement.OfflineReason is not null) detail["offline_reason"] = Truncate(judgement.OfflineReason);
         await using var command = new NpgsqlCommand(
             "SELECT contradiction_id, outcome FROM memory.record_contradiction($1, $2, $3, $4, $5, $6, $7, $8, $9)", connection);
         command.Parameters.Add(new NpgsqlParameter { Value = action.Newer });

@@ -12,7 +12,9 @@ namespace MemorySql.Workers.Check;
 /// Checks each newly embedded memory against its nearest neighbours (docs/lifecycle.md): near duplicates are
 /// merged, contradictions superseded or opened for review. Per batch: lease ready memory.check_queue rows
 /// (FOR UPDATE SKIP LOCKED); per row, outside any transaction, read the memory and its neighbours and judge
-/// them (the LLM when one is configured, else heuristics); then in one short transaction re-check the lease,
+/// them (the LLM when one is configured and the workspace's policy and token budget allow it, else heuristics,
+/// saying why in the contradiction's detail; every LLM call is written to memory.llm_usage with purpose
+/// 'contradiction'); then in one short transaction re-check the lease,
 /// apply the plan (memory.merge_duplicate, memory.record_contradiction — each re-checks the rows it locks)
 /// and delete the row. A memory that changed meanwhile makes the plan stale and it is made again. A worker
 /// that dies mid-batch leaves its leases to run out; the rows are then checked by another, exactly once.
@@ -29,19 +31,20 @@ internal sealed class CheckWorker : QueueWorker
     private readonly CheckPlanner _planner;
     private readonly Backoff _rowBackoff;
     private readonly TimeSpan _lease;
-    private readonly LlmContradictionJudge? _llmJudge;
-    private readonly ILlmUsageSink? _usage;
+    private readonly LlmContradictionJudge? _judge;
+    private readonly LlmUsageWriter? _usage;
+    private readonly Dictionary<string, string> _loggedOfflineReasons = new(StringComparer.Ordinal);
 
-    /// <param name="usage">Where the LLM's tokens are accounted per workspace (memory.llm_usage); null: only in the worker's health.</param>
+    /// <param name="usage">Where LLM usage is written (memory.llm_usage); null writes none (the budget is still checked).</param>
     public CheckWorker(NpgsqlDataSource adminDataSource, CheckWorkerOptions options, ILogger<CheckWorker> logger,
-        WorkerHealthRegistry? registry = null, ILlmProvider? llm = null, ILlmUsageSink? usage = null)
+        WorkerHealthRegistry? registry = null, ILlmProvider? llm = null, LlmUsageWriter? usage = null)
         : base("check", Target(options, llm), adminDataSource, Pacing(options), logger, registry)
     {
         _options = options;
         _store = new CheckStore(adminDataSource);
-        _llmJudge = options.UseLlm && llm is not null ? new LlmContradictionJudge(llm) : null;
+        _judge = options.UseLlm && llm is not null ? new LlmContradictionJudge(llm) : null;
         _usage = usage;
-        _planner = new CheckPlanner(new JudgeChain(_llmJudge));
+        _planner = new CheckPlanner(new JudgeChain(_judge));
         _rowBackoff = new Backoff(TimeSpan.FromSeconds(options.RetryBaseSeconds), TimeSpan.FromSeconds(options.RetryMaxSeconds));
         _lease = TimeSpan.FromSeconds(options.LeaseSeconds);
     }
@@ -91,7 +94,6 @@ internal sealed class CheckWorker : QueueWorker
         var remaining = claims.Select(c => c.MemoryId).ToList();
         var leaseClock = Stopwatch.StartNew();
         var policies = new Dictionary<(string, string), CheckPolicy>();
-        var offline = new Dictionary<string, string?>(StringComparer.Ordinal);
         try
         {
             foreach (var claim in claims)
@@ -102,7 +104,7 @@ internal sealed class CheckWorker : QueueWorker
                     await _store.RenewAsync(token, remaining, _lease, cancellationToken);
                     leaseClock.Restart();
                 }
-                var llmFailed = await CheckOneAsync(claim, token, policies, offline, cancellationToken);
+                var llmFailed = await CheckOneAsync(claim, token, policies, cancellationToken);
                 remaining.Remove(claim.MemoryId);
                 if (llmFailed)
                 {
@@ -121,13 +123,12 @@ internal sealed class CheckWorker : QueueWorker
     }
 
     /// <summary>Checks one memory; true when the LLM failed transiently and the row was put back for later.</summary>
-    /// <param name="offline">Per workspace, for this batch: why it must not use the LLM now (memory.llm_budget), or null.</param>
-    private async Task<bool> CheckOneAsync(ClaimedCheck claim, Guid token, Dictionary<(string, string), CheckPolicy> policies,
-        Dictionary<string, string?> offline, CancellationToken cancellationToken)
+    private async Task<bool> CheckOneAsync(ClaimedCheck claim, Guid token, Dictionary<(string, string), CheckPolicy> policies, CancellationToken cancellationToken)
     {
         try
         {
             var judged = new Dictionary<Guid, Judgement>();
+            CheckLlmScope? llmScope = null;
             for (var round = 1; round <= PlanRounds; round++)
             {
                 var item = await _store.LoadAsync(claim.MemoryId, cancellationToken);
@@ -139,16 +140,15 @@ internal sealed class CheckWorker : QueueWorker
                         policy = await _store.PolicyAsync(item.Workspace, claim.Model, cancellationToken);
                         policies[(item.Workspace, claim.Model)] = policy;
                     }
-                    if (_llmJudge is not null && !offline.ContainsKey(item.Workspace))
-                        offline[item.Workspace] = await OfflineReasonAsync(item.Workspace, cancellationToken);
-                    var offlineReason = offline.GetValueOrDefault(item.Workspace);
                     var neighbours = await _store.NeighboursAsync(item.Id, _options.Candidates, claim.Model, cancellationToken);
+                    if (_judge is not null) llmScope ??= new CheckLlmScope(DataSource, _usage, _judge.Model, item.Workspace, item.Id);
                     var plan = await _planner.PlanAsync(item, neighbours, policy, claim.LlmAttempts + 1 >= _options.LlmMaxAttempts, judged,
-                        offlineReason, cancellationToken);
-                    foreach (var call in plan.LlmJudgements) RecordUsage(item.Workspace, call.Usage ?? default, call.LlmError, claim.MemoryId);
+                        llmScope, cancellationToken);
                     Count("llm_calls", plan.LlmCalls);
                     Count("llm_tokens", plan.LlmTokens);
                     Count("llm_fallbacks", plan.LlmFallbacks);
+                    Count("llm_offline", plan.LlmOffline);
+                    if (plan.LlmOffline > 0) LogOffline(item.Workspace, llmScope!.OfflineReason!);
                     actions = plan.Actions;
                 }
                 var outcome = await _store.ApplyAsync(claim, token, actions, WorkerName, CountAppliedAsync, cancellationToken);
@@ -170,7 +170,6 @@ internal sealed class CheckWorker : QueueWorker
         }
         catch (LlmRetryException e)
         {
-            RecordUsage(claim.Workspace, (e.InnerException as LlmException)?.Usage ?? default, e.Message, claim.MemoryId);
             Count("llm_retries", 1);
             Health.RecordError(e.Message);
             var delay = _rowBackoff.Delay(claim.LlmAttempts + 1);
@@ -185,20 +184,6 @@ internal sealed class CheckWorker : QueueWorker
             return false;
         }
     }
-
-    private async Task<string?> OfflineReasonAsync(string workspace, CancellationToken cancellationToken)
-    {
-        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
-        var reason = await LlmBudget.OfflineReasonAsync(connection, workspace, cancellationToken);
-        if (reason is not null)
-            Logger.LogInformation("Contradictions in workspace {Workspace} are judged by heuristics for now: {Reason}", workspace, reason);
-        return reason;
-    }
-
-    /// <summary>Accounts one LLM call (answered or failed) to the workspace in memory.llm_usage, as every LLM path does.</summary>
-    private void RecordUsage(string workspace, LlmUsage usage, string? error, Guid memory) =>
-        _usage?.Record(new LlmUsageRecord(workspace, LlmContradictionJudge.Purpose, _llmJudge!.Model, usage, error is null, error,
-            new System.Text.Json.Nodes.JsonObject { ["memory_id"] = memory.ToString() }.ToJsonString()));
 
     private async Task FailAsync(ClaimedCheck claim, Guid token, string error, CancellationToken cancellationToken)
     {
@@ -215,6 +200,17 @@ internal sealed class CheckWorker : QueueWorker
             Health.RecordRetried(1);
             Logger.LogWarning("Checking memory {Memory} failed; it stays queued and is retried with backoff: {Error}", claim.MemoryId, error);
         }
+    }
+
+    // Once per workspace and reason, not once per memory: a spent budget would otherwise log every check of the day.
+    private void LogOffline(string workspace, string reason)
+    {
+        lock (_loggedOfflineReasons)
+        {
+            if (_loggedOfflineReasons.TryGetValue(workspace, out var logged) && logged == reason) return;
+            _loggedOfflineReasons[workspace] = reason;
+        }
+        Logger.LogInformation("Contradiction checks of workspace {Workspace} use the heuristics: {Reason}", workspace, reason);
     }
 
     private Task CountAppliedAsync(CheckAction action, string outcome)

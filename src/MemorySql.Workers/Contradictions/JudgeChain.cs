@@ -11,11 +11,13 @@ internal sealed class LlmRetryException : Exception
 }
 
 /// <summary>
-/// Which judge decides a pair. With an LLM: the LLM; when it fails transiently (timeout, 429, 5xx) the
-/// check is retried later (<see cref="LlmRetryException"/>), up to the last allowed LLM attempt; after that,
-/// or when its answer is unusable (not transient), the heuristics decide and the judgement says why
-/// (<see cref="Judgement.LlmError"/>). Without an LLM: the heuristics. With an LLM the workspace may not use now
-/// (policy llm.enabled false, its daily token budget spent): the heuristics, saying why (<see cref="Judgement.OfflineReason"/>).
+/// Which judge decides a pair. With an LLM: first the workspace's permission and budget
+/// (<see cref="ILlmJudgeScope.OfflineReasonAsync"/>) — when the LLM may not be used, the heuristics decide and
+/// the judgement says why (<see cref="Judgement.OfflineReason"/>); else the LLM, and every call is recorded
+/// (<see cref="ILlmJudgeScope.RecordAsync"/>). When it fails transiently (timeout, 429, 5xx) the check is retried
+/// later (<see cref="LlmRetryException"/>), up to the last allowed LLM attempt; after that, or when its answer is
+/// unusable (not transient), the heuristics decide and the judgement says why (<see cref="Judgement.LlmError"/>).
+/// Without an LLM: the heuristics.
 /// </summary>
 internal sealed class JudgeChain
 {
@@ -25,27 +27,31 @@ internal sealed class JudgeChain
 
     public bool HasLlm => _llm is not null;
 
-    /// <param name="offlineReason">Why the pair's workspace must not use the LLM now (memory.llm_budget), or null when it may.</param>
-    public async Task<Judgement> JudgeAsync(StatementPair pair, bool lastLlmAttempt, string? offlineReason, CancellationToken cancellationToken)
+    /// <param name="scope">The budget and usage of the workspace the pair belongs to; null: no budget check, nothing recorded.</param>
+    public async Task<Judgement> JudgeAsync(StatementPair pair, bool lastLlmAttempt, ILlmJudgeScope? scope, CancellationToken cancellationToken)
     {
         if (_llm is null) return ContradictionHeuristics.Judge(pair);
-        if (offlineReason is not null) return ContradictionHeuristics.Judge(pair) with { OfflineReason = offlineReason };
+        if (scope is not null && await scope.OfflineReasonAsync(cancellationToken) is { } offline)
+            return ContradictionHeuristics.Judge(pair) with { OfflineReason = offline };
+        Judgement judgement;
         try
         {
-            return await _llm.JudgeAsync(pair, cancellationToken);
-        }
-        catch (LlmException e) when (e.IsTransient && !lastLlmAttempt)
-        {
-            throw new LlmRetryException(e.Message, e);
+            judgement = await _llm.JudgeAsync(pair, cancellationToken);
         }
         catch (LlmException e)
         {
-            return ContradictionHeuristics.Judge(pair) with { LlmError = e.Message, Tokens = e.Usage.TotalTokens, Usage = e.Usage };
+            if (scope is not null) await scope.RecordAsync(e.Usage, e.Message, cancellationToken);
+            if (e.IsTransient && !lastLlmAttempt) throw new LlmRetryException(e.Message, e);
+            return ContradictionHeuristics.Judge(pair) with { LlmError = e.Message, Usage = e.Usage };
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // A provider bug or an unwrapped error: the check must not loop on it, so the heuristics decide.
-            return ContradictionHeuristics.Judge(pair) with { LlmError = $"{e.GetType().Name}: {e.Message}" };
+            var error = $"{e.GetType().Name}: {e.Message}";
+            if (scope is not null) await scope.RecordAsync(default, error, cancellationToken);
+            return ContradictionHeuristics.Judge(pair) with { LlmError = error };
         }
+        if (scope is not null) await scope.RecordAsync(judgement.Usage, null, cancellationToken);
+        return judgement;
     }
 }

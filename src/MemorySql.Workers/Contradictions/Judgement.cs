@@ -23,17 +23,19 @@ internal enum CurrentSide
 
 /// <summary>A judge's answer about one pair: what, which side is current, how sure, why, and who decided.</summary>
 /// <param name="Method">"heuristic" or "llm", as recorded with the contradiction.</param>
-/// <param name="Tokens">LLM tokens the judgement cost (0 for heuristics).</param>
+/// <param name="Usage">LLM tokens the judgement cost, all attempts (none for heuristics).</param>
 /// <param name="LlmError">Why the LLM's answer was not used, when heuristics stood in for it.</param>
-/// <param name="Usage">The tokens of the LLM call behind it, when one was made (accounted in memory.llm_usage).</param>
-/// <param name="OfflineReason">Why no LLM call was made although one is configured (the workspace's policy or budget).</param>
-internal sealed record Judgement(ContradictionVerdict Verdict, CurrentSide Current, double Confidence, string Reason, string Method, int Tokens = 0,
-    string? LlmError = null, LlmUsage? Usage = null, string? OfflineReason = null)
+/// <param name="OfflineReason">Why the LLM was not asked at all (the workspace's budget is spent, policy llm.enabled = false), when heuristics stood in for it.</param>
+internal sealed record Judgement(ContradictionVerdict Verdict, CurrentSide Current, double Confidence, string Reason, string Method,
+    LlmUsage Usage = default, string? LlmError = null, string? OfflineReason = null)
 {
     public bool IsConflict => Verdict != ContradictionVerdict.Unrelated;
 
-    public static Judgement Unrelated(string method, string reason, int tokens = 0) =>
-        new(ContradictionVerdict.Unrelated, CurrentSide.Unclear, 0, reason, method, tokens);
+    /// <summary>LLM tokens the judgement cost (0 for heuristics).</summary>
+    public int Tokens => Usage.TotalTokens;
+
+    public static Judgement Unrelated(string method, string reason, LlmUsage usage = default) =>
+        new(ContradictionVerdict.Unrelated, CurrentSide.Unclear, 0, reason, method, usage);
 
     /// <summary>The verdict as the SQL API spells it (contradicts, updates).</summary>
     public string VerdictName => Verdict == ContradictionVerdict.Updates ? "updates" : "contradicts";

@@ -65,7 +65,6 @@ internal sealed class LlmContradictionJudge : IContradictionJudge
         });
         var request = new LlmRequest(Purpose, [LlmMessage.System(Instructions), LlmMessage.User(question)], Schema, _maxTokens, 0);
         var result = await _provider.CompleteAsync(request, cancellationToken);
-        var tokens = result.Usage.TotalTokens;
         if (result.Json is not { ValueKind: JsonValueKind.Object } answer)
             throw new LlmException($"the {_provider.Model} model gave no JSON object for the contradiction check", isTransient: false, result.Usage);
         var verdict = Read(answer, "verdict") switch
@@ -88,11 +87,10 @@ internal sealed class LlmContradictionJudge : IContradictionJudge
         var confidence = Math.Clamp(confidenceElement.GetDouble(), 0, 1);
         var reason = answer.TryGetProperty("reason", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString()! : "";
         if (reason.Length > 500) reason = reason[..500] + "…";
-        var judgement = verdict == ContradictionVerdict.Unrelated
-            ? Judgement.Unrelated(Method, reason, tokens)
+        return verdict == ContradictionVerdict.Unrelated
+            ? Judgement.Unrelated(Method, reason, result.Usage)
             : new Judgement(verdict, verdict == ContradictionVerdict.Updates && current == CurrentSide.Unclear ? CurrentSide.Newer : current,
-                confidence, reason, Method, tokens);
-        return judgement with { Usage = result.Usage };
+                confidence, reason, Method, result.Usage);
     }
 
     private static string? Read(JsonElement answer, string name) =>

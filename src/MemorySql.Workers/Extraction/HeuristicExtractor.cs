@@ -4,8 +4,8 @@ using System.Text.RegularExpressions;
 namespace MemorySql.Workers.Extraction;
 
 /// <summary>
-/// Extraction without an LLM: general sentence-level rules, no model, deterministic (docs/llm.md, "Offline
-/// extraction"). From every message of a person (not the assistant, the system or a tool):
+/// Extraction without an LLM: general sentence-level rules, no model, deterministic (docs/sql.md, "Extraction").
+/// From every message of a person (not the assistant, the system or a tool):
 /// <list type="number">
 /// <item>split into sentences; drop leading fillers ("Well,", "Oh,", "Btw,") and turn "remember that …" /
 /// "remind me to …" into the statement itself;</item>

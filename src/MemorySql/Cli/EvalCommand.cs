@@ -23,7 +23,8 @@ internal static class EvalCommand
         };
         var modes = new Option<string>("--modes")
         {
-            Description = "Ranking modes to compare: lexical (BM25 only), vector (embedding similarity only), hybrid (recall's default fusion).",
+            Description = "Ranking modes to compare: lexical (BM25 only), vector (embedding similarity only), hybrid (recall's default fusion); " +
+                "ablations: hybrid-no-context, hybrid-no-entity, hybrid-no-vector (hybrid without that signal), fusion (vector, lexical, importance, recency).",
             DefaultValueFactory = _ => "lexical,vector,hybrid",
         };
         var output = new Option<string>("--out")

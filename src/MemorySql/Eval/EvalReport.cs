@@ -90,7 +90,7 @@ internal static class EvalReport
         }
     }
 
-    private static readonly (byte, byte, byte)[] Palette = [(0x4C, 0x78, 0xA8), (0xF5, 0x85, 0x18), (0x54, 0xA2, 0x4B), (0xB2, 0x79, 0xA2), (0xE4, 0x57, 0x56)];
+    private static readonly (byte, byte, byte)[] Palette = [(0x4C, 0x78, 0xA8), (0xF5, 0x85, 0x18), (0x54, 0xA2, 0x4B), (0xB2, 0x79, 0xA2), (0xE4, 0x57, 0x56), (0x72, 0xB7, 0xB2), (0x9D, 0x75, 0x5D), (0x6B, 0x6B, 0x6B)];
 
     /// <summary>Two panels: per-category bars at k = 10 for each mode, and overall recall against k with the published anchors.</summary>
     public static void Chart(IReadOnlyList<ModeResult> modes, IReadOnlyList<int> ks, string path, string title)
@@ -145,20 +145,30 @@ internal static class EvalReport
                 canvas.Line(X(points[i - 1].Key), Y(points[i - 1].Value), X(points[i].Key), Y(points[i].Value), anchorColours[a], 2, dash: 6);
         }
 
-        // Legend.
+        // Legend: entries left to right, wrapping onto a new row when the next one would not fit.
         var ly = top + height + 40;
         var lx = left;
+        void Entry(string name, Action<int, int> swatch)
+        {
+            var entryWidth = 40 + Canvas.TextWidth(name, 2);
+            if (lx + entryWidth > canvas.Width - 20 && lx > left)
+            {
+                lx = left;
+                ly += 26;
+            }
+            swatch(lx, ly);
+            canvas.Text(lx + 24, ly, name, ink, 2);
+            lx += entryWidth;
+        }
         for (var m = 0; m < modes.Count; m++)
         {
-            canvas.FillRect(lx, ly, 18, 12, Palette[m % Palette.Length]);
-            canvas.Text(lx + 24, ly, modes[m].Mode, ink, 2);
-            lx += 40 + Canvas.TextWidth(modes[m].Mode, 2);
+            var colour = Palette[m % Palette.Length];
+            Entry(modes[m].Mode, (x, y) => canvas.FillRect(x, y, 18, 12, colour));
         }
         for (var a = 0; a < Anchors.Length; a++)
         {
-            canvas.Line(lx, ly + 6, lx + 18, ly + 6, anchorColours[a], 2, dash: 4);
-            canvas.Text(lx + 24, ly, Anchors[a].Name, ink, 2);
-            lx += 40 + Canvas.TextWidth(Anchors[a].Name, 2);
+            var colour = anchorColours[a];
+            Entry(Anchors[a].Name, (x, y) => canvas.Line(x, y + 6, x + 18, y + 6, colour, 2, dash: 4));
         }
         canvas.SavePng(path);
     }

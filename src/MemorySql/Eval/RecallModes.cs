@@ -12,16 +12,24 @@ internal static class RecallModes
         ["lexical"] = ["lexical"],
         ["vector"] = ["vector"],
         ["hybrid"] = null,
+        // Ablations of hybrid, one signal left out each, to measure what a signal buys in the same run.
+        ["hybrid-no-context"] = ["vector", "lexical", "importance", "recency", "entity"],
+        ["hybrid-no-entity"] = ["vector", "lexical", "importance", "recency", "context"],
+        ["hybrid-no-vector"] = ["lexical", "importance", "recency", "entity", "context"],
+        // The fusion recall had before the session and entity signals: relevance, importance and recency.
+        ["fusion"] = ["vector", "lexical", "importance", "recency"],
     };
+
+    private static string Names => string.Join(", ", Known.Keys);
 
     public static IReadOnlyList<string> Parse(string text)
     {
         var modes = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(m => m.ToLowerInvariant()).Distinct().ToList();
-        if (modes.Count == 0) throw new ArgumentException("--modes needs at least one of: lexical, vector, hybrid");
+        if (modes.Count == 0) throw new ArgumentException($"--modes needs at least one of: {Names}");
         foreach (var m in modes)
             if (!Known.ContainsKey(m))
-                throw new ArgumentException($"--modes: unknown mode '{m}'; use lexical, vector, hybrid (comma-separated)");
+                throw new ArgumentException($"--modes: unknown mode '{m}'; use {Names} (comma-separated)");
         return modes;
     }
 

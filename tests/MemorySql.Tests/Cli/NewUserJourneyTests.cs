@@ -1,7 +1,6 @@
 using System.Text.Json;
 using MemorySql.Runtime;
 using MemorySql.Testing;
-using MemorySql.Tests.Sql;
 using Npgsql;
 
 namespace MemorySql.Tests.Cli;

@@ -35,7 +35,7 @@ public sealed class UpCommandTests : IClassFixture<MemorySqlUpFixture>
         Assert.DoesNotContain("ERROR", output, StringComparison.Ordinal);
         // The tour's recall ran with the proxy's embedding: its signals name the vector and the model.
         Assert.Contains("vector", output, StringComparison.Ordinal);
-        Assert.Contains("model:builtin-v1", output, StringComparison.Ordinal);
+        Assert.Contains("model:builtin-v2", output, StringComparison.Ordinal);
         Assert.Contains("Dana now prefers aisle seats", output, StringComparison.Ordinal);
     }
 

@@ -150,6 +150,7 @@ public sealed class LocomoRunnerTests : IClassFixture<EvalProxyFixture>
     [Theory]
     [InlineData("lexical,hybrid", new[] { "lexical", "hybrid" })]
     [InlineData(" Vector , vector", new[] { "vector" })]
+    [InlineData("hybrid,hybrid-no-context,fusion", new[] { "hybrid", "hybrid-no-context", "fusion" })]
     public void Modes_ParseAndDeduplicate(string text, string[] expected) => Assert.Equal(expected, RecallModes.Parse(text));
 
     [Theory]

@@ -61,6 +61,8 @@ public sealed class DedupSqlTests : IClassFixture<TestDatabase>, IAsyncLifetime
         Assert.Equal(0.8f, (float)defaults["contradiction"]!);
         var builtin = Assert.Single(await ws.DataSource.QueryAsync("SELECT * FROM memory.check_thresholds($1, 'builtin-v1')", ws.Name));
         Assert.Equal(0.5f, (float)builtin["contradiction"]!);   // shipped for the lexical builtin model
+        var builtinV2 = Assert.Single(await ws.DataSource.QueryAsync("SELECT * FROM memory.check_thresholds($1, 'builtin-v2')", ws.Name));
+        Assert.Equal(0.5f, (float)builtinV2["contradiction"]!); // and for the default builtin model (migration 0005)
         await _db.ExecuteAsync("INSERT INTO memory.policies (workspace, dedup_threshold, settings) VALUES ($1, 0.9, '{\"contradiction_threshold:dd-v3\": 0.6}')", ws.Name);
         var own = Assert.Single(await ws.DataSource.QueryAsync("SELECT * FROM memory.check_thresholds($1, 'dd-v3')", ws.Name));
         Assert.Equal(0.9f, (float)own["dedup"]!);

@@ -32,7 +32,10 @@ public sealed class SchemaDocumentationTests : IClassFixture<TestDatabase>
                                      "dissociate", "traverse", "session_start", "session_set", "session_get", "session_commit",
                                      "session_end", "briefing", "ingest", "register_model", "create_workspace", "grant_workspace",
                                      "drop_workspace", "resolve_contradiction", "memories_current", "contradictions", "stats",
-                                     "embedding_status", "extraction_status", "policy", "store", "bm25" })
+                                     "embedding_status", "extraction_status", "policy", "store", "bm25", "llm_usage", "llm_budget",
+                                     "llm_usage_summary", "llm_day_start", "worker_status", "worker_health", "worker_summary",
+                                     "reflection_status", "reflection_queue", "reflection_groups", "reflection_topics",
+                                     "reflection_members", "summaries_of", "reflect_context", "reflect_recall", "check_status" })
             Assert.Contains(name, docs);
     }
 

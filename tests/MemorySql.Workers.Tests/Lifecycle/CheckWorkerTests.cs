@@ -1,7 +1,6 @@
 using MemorySql.Embeddings.Llm;
 using MemorySql.Testing;
 using MemorySql.Workers.Check;
-using MemorySql.Workers.Llm;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using static MemorySql.Workers.Tests.EmbedTestSchema;
@@ -15,7 +14,6 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
     private readonly TestDatabase _db;
     private readonly List<CheckWorker> _workers = [];
     private readonly List<NpgsqlDataSource> _dataSources = [];
-    private readonly List<LlmUsageWriter> _usageWriters = [];
 
     public CheckWorkerTests(TestDatabase db) => _db = db;
 
@@ -29,11 +27,6 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
             worker.Dispose();
         }
         foreach (var dataSource in _dataSources) await dataSource.DisposeAsync();
-        foreach (var usage in _usageWriters)
-        {
-            await usage.StopAsync(CancellationToken.None);
-            usage.Dispose();
-        }
     }
 
     private static CheckWorkerOptions Options(Action<CheckWorkerOptions>? configure = null)
@@ -43,8 +36,7 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
         return options;
     }
 
-    private async Task<CheckWorker> StartAsync(CheckWorkerOptions? options = null, ILlmProvider? llm = null, string? applicationName = null,
-        ILlmUsageSink? usage = null)
+    private async Task<CheckWorker> StartAsync(CheckWorkerOptions? options = null, ILlmProvider? llm = null, string? applicationName = null)
     {
         var dataSource = _db.Admin;
         if (applicationName is not null)
@@ -52,7 +44,7 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
             dataSource = NpgsqlDataSource.Create(_db.Server.Cluster.AdminConnectionString(_db.Name) + ";Application Name=" + applicationName);
             _dataSources.Add(dataSource);
         }
-        var worker = new CheckWorker(dataSource, options ?? Options(), NullLogger<CheckWorker>.Instance, null, llm, usage);
+        var worker = new CheckWorker(dataSource, options ?? Options(), NullLogger<CheckWorker>.Instance, null, llm);
         _workers.Add(worker);
         await worker.StartAsync(CancellationToken.None);
         await worker.Ready.WaitAsync(TimeSpan.FromSeconds(60));
@@ -267,51 +259,6 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
         Assert.Equal("superseded", await StatusAsync(_db, lisbon));
         Assert.Contains("verdict \"maybe\"", await ws.ScalarAsync<string>("SELECT detail ->> 'llm_error' FROM memory.contradiction_cases"));
         Assert.Equal(0L, await ws.ScalarAsync<long>("SELECT count(*) FROM memory.check_queue WHERE llm_attempts > 0"));
-    }
-
-    [Fact]
-    public async Task Llm_EveryJudgement_IsAccountedToItsWorkspace_InLlmUsage()
-    {
-        var ws = await _db.CreateWorkspaceAsync("cw_llm_usage");
-        var llm = new ScriptedLlm { Answer = (_, _) => new { verdict = "updates", current = "newer", confidence = 0.9, reason = "moved" } };
-        var usage = await UsageWriterAsync();
-        await RememberAsync(ws, "Dana lives in Lisbon");
-        await RememberAsync(ws, "Dana lives in Porto");
-        await StartAsync(llm: llm, usage: usage);
-        await DrainedAsync(_db, ws.Name);
-        Assert.True(llm.Calls >= 1);
-        // One row per call (the writer works in the background), each with the call's tokens.
-        await EventuallyAsync(async () => await ws.ScalarAsync<long>("SELECT count(*) FROM memory.llm_usage") == llm.Calls, "every judgement's usage written");
-        var rows = await ws.DataSource.QueryAsync("SELECT purpose, model, prompt_tokens, completion_tokens, ok FROM memory.llm_usage");
-        Assert.All(rows, row => Assert.Equal(("contradiction", "scripted-judge", 120, 30, true),
-            ((string)row["purpose"]!, (string)row["model"]!, (int)row["prompt_tokens"]!, (int)row["completion_tokens"]!, (bool)row["ok"]!)));
-        Assert.Equal(llm.Calls * 150L, await ws.ScalarAsync<long>("SELECT total_tokens FROM memory.llm_usage_summary WHERE purpose = 'contradiction'"));
-    }
-
-    [Fact]
-    public async Task Llm_NotAllowedByTheWorkspacePolicy_HeuristicsDecide_AndTheCaseSaysWhy()
-    {
-        var ws = await _db.CreateWorkspaceAsync("cw_llm_off");
-        await SetPolicyAsync(ws, """{"llm.enabled": false}""");
-        var llm = new ScriptedLlm();
-        var lisbon = await RememberAsync(ws, "Dana lives in Lisbon");
-        await RememberAsync(ws, "Dana lives in Porto");
-        await StartAsync(llm: llm, usage: await UsageWriterAsync());
-        await DrainedAsync(_db, ws.Name);
-        Assert.Equal(0, llm.Calls);
-        Assert.Equal("superseded", await StatusAsync(_db, lisbon));
-        var decided = Assert.Single(await ws.DataSource.QueryAsync("SELECT method, detail ->> 'llm_offline' AS offline FROM memory.contradiction_cases"));
-        Assert.Equal("heuristic", decided["method"]);
-        Assert.Contains("llm.enabled = false", (string)decided["offline"]!);
-        Assert.Equal(0L, await ws.ScalarAsync<long>("SELECT count(*) FROM memory.llm_usage"));
-    }
-
-    private async Task<LlmUsageWriter> UsageWriterAsync()
-    {
-        var usage = new LlmUsageWriter(_db.Admin, NullLogger<LlmUsageWriter>.Instance);
-        _usageWriters.Add(usage);
-        await usage.StartAsync(CancellationToken.None);
-        return usage;
     }
 
     [Fact]

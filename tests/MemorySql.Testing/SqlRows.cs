@@ -1,9 +1,9 @@
 using Npgsql;
 
-namespace MemorySql.IntegrationTests;
+namespace MemorySql.Testing;
 
 /// <summary>Small helpers to run SQL and read whole result sets as dictionaries.</summary>
-internal static class SqlRows
+public static class SqlRows
 {
     public static async Task<List<Dictionary<string, object?>>> QueryAsync(this NpgsqlConnection connection, string sql, params object?[] args)
     {
@@ -45,14 +45,14 @@ internal static class SqlRows
     {
         await using var cmd = dataSource.CreateCommand(sql);
         foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
-        return await Assert.ThrowsAsync<PostgresException>(() => cmd.ExecuteNonQueryAsync());
+        return await Xunit.Assert.ThrowsAsync<PostgresException>(() => cmd.ExecuteNonQueryAsync());
     }
 
     public static async Task<PostgresException> FailsAsync(this NpgsqlConnection connection, string sql, params object?[] args)
     {
         await using var cmd = new NpgsqlCommand(sql, connection);
         foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
-        return await Assert.ThrowsAsync<PostgresException>(() => cmd.ExecuteNonQueryAsync());
+        return await Xunit.Assert.ThrowsAsync<PostgresException>(() => cmd.ExecuteNonQueryAsync());
     }
 
     private static async Task<List<Dictionary<string, object?>>> ReadAsync(NpgsqlCommand cmd, object?[] args)
