@@ -9,8 +9,10 @@ namespace MemorySql.Tests.Cli;
 /// Issue 5's "done means", tried as a new user would: the real `memorysql up`, with and without an LLM endpoint;
 /// ingest a conversation through the proxy, watch facts appear, contradict one and see it superseded with its
 /// history, ask reflect and get an answer with sources, and see the workers in `memorysql status`. Waits poll
-/// with a timeout; nothing sleeps a fixed time.
+/// with a timeout; nothing sleeps a fixed time. Each test runs a whole MemorySql (its own PostgreSQL, five workers):
+/// they run on their own, after the parallel tests, so a loaded machine does not starve their database.
 /// </summary>
+[Collection(nameof(NewUserJourneyTests))]
 public sealed class NewUserJourneyTests
 {
     private const string Conversation = """
@@ -233,3 +235,6 @@ public sealed class NewUserJourneyTests
         }
     }
 }
+
+[CollectionDefinition(nameof(NewUserJourneyTests), DisableParallelization = true)]
+public sealed class NewUserJourneysRunAlone;
