@@ -6,6 +6,7 @@ using MemorySql.Workers.Common;
 using MemorySql.Workers.Extraction;
 using MemorySql.Workers.Llm;
 using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
 using static MemorySql.Workers.Tests.EmbedTestSchema;
 
 namespace MemorySql.Workers.Tests;
@@ -103,6 +104,37 @@ public sealed class ExtractionWorkerTests : IClassFixture<TestDatabase>, IAsyncL
         Assert.Equal(1L, await ws.ScalarAsync<long>("SELECT count(*) FROM memory.events WHERE action = 'extract' AND detail ->> 'resource' = $1", resource.ToString()));
         // Written through memory.store: queued for embedding like any remembered memory.
         Assert.Equal(2L, await _db.ScalarAsync<long>("SELECT count(*) FROM memory.memories m WHERE m.source_id = $1 AND m.workspace = $2", resource, ws.Name));
+    }
+
+    [Fact]
+    public async Task DeadlockWithAnotherWriter_RetriesTheResourceSoon_WithoutCountingAnAttempt()
+    {
+        var ws = await _db.CreateWorkspaceAsync("ex_deadlock");
+        var resource = await IngestAsync(ws, """[{"role": "user", "content": "I live in Lisbon. I work at Acme."}]""");
+        // Another writer (a second extraction batch, a client) holds the second fact, uncommitted.
+        await using var other = await ws.OpenAsync();
+        await using var transaction = await other.BeginTransactionAsync();
+        await using (var first = new NpgsqlCommand("CALL remember('Dana works at Acme.', entity => 'dana')", other, transaction))
+            await first.ExecuteNonQueryAsync();
+
+        // A failure backoff this long would outlast the test: the resource must come back by another way.
+        var (worker, _) = await StartAsync(options: Options(o => { o.Concurrency = 1; o.RetryBaseSeconds = 300; o.RetryMaxSeconds = 600; }));
+        await EventuallyAsync(async () => await _db.ScalarAsync<long>(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") >= 1,
+            "the worker waiting for the other writer's fact, having written the first one");
+        // Now the other writer wants the worker's first fact: a deadlock, broken by failing the worker, which waited first.
+        await using (var second = new NpgsqlCommand("CALL remember('Dana lives in Lisbon.', entity => 'dana')", other, transaction))
+            await second.ExecuteNonQueryAsync();
+        await transaction.CommitAsync();
+
+        await EventuallyAsync(async () => await _db.ScalarAsync<long>("SELECT count(*) FROM memory.extraction_queue WHERE resource_id = $1", resource) == 0,
+            "the resource extracted after the conflict", TimeSpan.FromSeconds(30));
+        var health = worker.Health.Snapshot();
+        Assert.Equal((1L, 0L, 0L), (health.Counters["write_conflicts"], health.Retried, health.Failed));
+        // Both facts once, each written by the other writer and bumped by the extraction.
+        var memories = await ws.DataSource.QueryAsync("SELECT content, access_count FROM memory.memories ORDER BY content");
+        Assert.Equal(new[] { ("Dana lives in Lisbon.", 1), ("Dana works at Acme.", 1) }, memories.Select(m => ((string)m["content"]!, (int)m["access_count"]!)));
+        Assert.Equal(1L, await ws.ScalarAsync<long>("SELECT count(*) FROM memory.events WHERE action = 'extract'"));
     }
 
     [Fact]

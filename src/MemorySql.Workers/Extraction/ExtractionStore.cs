@@ -139,6 +139,25 @@ internal static class ExtractionStore
         return await command.ExecuteScalarAsync(cancellationToken) as string;
     }
 
+    /// <summary>
+    /// Puts a claimed resource back for a retry after <paramref name="delay"/> without counting an attempt: its
+    /// write collided with another transaction's (a deadlock), which says nothing about the resource.
+    /// </summary>
+    public static async Task RequeueAsync(NpgsqlConnection connection, ClaimedResource resource, string error, TimeSpan delay,
+        CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("""
+            UPDATE memory.extraction_queue q
+            SET last_error = $2, run_after = now() + make_interval(secs => $3), updated_at = now()
+            WHERE q.resource_id = $1 AND q.attempts = $4 AND q.state = 'queued'
+            """, connection);
+        command.Parameters.Add(new NpgsqlParameter { Value = resource.Id });
+        command.Parameters.Add(new NpgsqlParameter { Value = error.Length <= MaxErrorLength ? error : error[..MaxErrorLength] + "…" });
+        command.Parameters.Add(new NpgsqlParameter { Value = delay.TotalSeconds });
+        command.Parameters.Add(new NpgsqlParameter { Value = resource.Attempts });
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     public static async Task<(long Queued, long Failed)> QueueDepthAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand(

@@ -92,7 +92,7 @@ internal sealed class ExtractionWorker : QueueWorker
         return new BatchOutcome(claimed.Count, paused);
     }
 
-    private enum RowOutcome { Done, Failure, TransientFailure }
+    private enum RowOutcome { Done, Failure, TransientFailure, Conflict }
 
     private async Task<RowOutcome> ExtractOneAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ClaimedResource resource,
         CancellationToken cancellationToken)
@@ -111,6 +111,19 @@ internal sealed class ExtractionWorker : QueueWorker
             Logger.LogDebug("Extracted {Items} memories ({New} new) from resource {Resource} of workspace {Workspace} ({Mode})",
                 written, inserted, resource.Id, resource.Workspace, outcome["mode"]);
             return RowOutcome.Done;
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure)
+        {
+            // Two batches wrote the same memories (one person's fact in two conversations) in opposite orders and
+            // PostgreSQL broke the deadlock by failing this one. Nothing is wrong with the resource: undo it and retry
+            // it shortly, once the other batch has committed, without counting an attempt or its 30 s failure backoff.
+            await transaction.RollbackAsync(Savepoint, cancellationToken);
+            await ExtractionStore.RequeueAsync(connection, resource, $"{e.SqlState}: {e.MessageText} (retried, not counted as an attempt)",
+                TimeSpan.FromMilliseconds(100 + Random.Shared.Next(400)), cancellationToken);
+            Health.Count("write_conflicts", 1);
+            Logger.LogInformation("Extraction of resource {Resource} (workspace {Workspace}) collided with another batch writing the same memories ({Error}); it is retried shortly",
+                resource.Id, resource.Workspace, e.MessageText);
+            return RowOutcome.Conflict;
         }
         catch (Exception e) when (e is LlmException or PostgresException or System.Text.Json.JsonException or FormatException
                                   || (e is InvalidOperationException && e is not ObjectDisposedException))

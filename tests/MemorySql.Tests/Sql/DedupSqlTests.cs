@@ -70,6 +70,18 @@ public sealed class DedupSqlTests : IClassFixture<TestDatabase>, IAsyncLifetime
     }
 
     [Fact]
+    public async Task CheckThresholds_TheDefaultBuiltinModel_HasTheLexicalContradictionThreshold()
+    {
+        // The default model must have its own threshold: with the general 0.80, a lexical model never brings
+        // "prefers window seats" / "prefers aisle seats" (0.79 with builtin-v2) to the contradiction check.
+        var ws = await _db.CreateWorkspaceAsync("dd_thr_default");
+        var model = MemorySql.Embeddings.BuiltinEmbeddingProvider.DefaultModel;
+        var builtin = Assert.Single(await ws.DataSource.QueryAsync("SELECT * FROM memory.check_thresholds($1, $2)", ws.Name, model));
+        Assert.Equal(0.5f, (float)builtin["contradiction"]!);
+        Assert.Equal(0.95f, (float)builtin["dedup"]!);
+    }
+
+    [Fact]
     public async Task MergeDuplicate_SurvivorAbsorbsStats_DuplicateIsSupersededAndLinked_BothAudited()
     {
         var ws = await _db.CreateWorkspaceAsync("dd_merge");
