@@ -88,7 +88,7 @@ public sealed class ExtractionWorkerTests : IClassFixture<TestDatabase>, IAsyncL
 
         var memories = await ws.DataSource.QueryAsync(
             "SELECT content, kind, type, entity, source_id, valid_from, metadata::text AS metadata FROM memory.memories ORDER BY content");
-        Assert.Equal(new[] { "Dana is allergic to peanuts, and Dana prefers window seats.", "Dana moved to Porto last month." },
+        Assert.Equal(new[] { "Dana is allergic to peanuts.", "Dana moved to Porto last month.", "Dana prefers window seats." },
             memories.Select(m => (string)m["content"]!).ToArray());
         Assert.All(memories, m => Assert.Equal(resource, m["source_id"]));
         Assert.All(memories, m => Assert.Equal("dana", m["entity"]));
@@ -99,11 +99,11 @@ public sealed class ExtractionWorkerTests : IClassFixture<TestDatabase>, IAsyncL
         var extraction = JsonDocument.Parse((await ws.ScalarAsync<string>("SELECT extraction::text FROM memory.resources WHERE id = $1", resource))!).RootElement;
         Assert.Equal("heuristic", extraction.GetProperty("mode").GetString());
         Assert.Contains("no LLM is configured", extraction.GetProperty("offline_reason").GetString(), StringComparison.Ordinal);
-        Assert.Equal(2, extraction.GetProperty("items").GetInt32());
+        Assert.Equal(3, extraction.GetProperty("items").GetInt32());
         Assert.NotNull(await ws.ScalarAsync<DateTime?>("SELECT extracted_at FROM memory.resources WHERE id = $1", resource));
         Assert.Equal(1L, await ws.ScalarAsync<long>("SELECT count(*) FROM memory.events WHERE action = 'extract' AND detail ->> 'resource' = $1", resource.ToString()));
         // Written through memory.store: queued for embedding like any remembered memory.
-        Assert.Equal(2L, await _db.ScalarAsync<long>("SELECT count(*) FROM memory.memories m WHERE m.source_id = $1 AND m.workspace = $2", resource, ws.Name));
+        Assert.Equal(3L, await _db.ScalarAsync<long>("SELECT count(*) FROM memory.memories m WHERE m.source_id = $1 AND m.workspace = $2", resource, ws.Name));
     }
 
     [Fact]
@@ -292,7 +292,7 @@ public sealed class ExtractionWorkerTests : IClassFixture<TestDatabase>, IAsyncL
         Assert.Contains("budget", extraction.GetProperty("offline_reason").GetString(), StringComparison.Ordinal);
         Assert.Contains("budget", await ws.ScalarAsync<string>("SELECT metadata -> 'extraction' ->> 'offline_reason' FROM memory.memories WHERE source_id = $1 LIMIT 1", second), StringComparison.Ordinal);
         Assert.Contains("budget", await ws.ScalarAsync<string>("SELECT detail ->> 'offline_reason' FROM memory.events WHERE action = 'extract' AND detail ->> 'resource' = $1", second.ToString()), StringComparison.Ordinal);
-        Assert.Equal(2L, await ws.ScalarAsync<long>("SELECT count(*) FROM memory.memories WHERE source_id = $1", second));
+        Assert.Equal(3L, await ws.ScalarAsync<long>("SELECT count(*) FROM memory.memories WHERE source_id = $1", second));
     }
 
     [Fact]

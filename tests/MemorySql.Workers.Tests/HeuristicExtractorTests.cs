@@ -92,6 +92,18 @@ public sealed class HeuristicExtractorTests
         Assert.Single(items);
     }
 
+    [Theory]
+    [InlineData("I live in Lisbon and I work as a nurse.", new[] { "Dana lives in Lisbon.", "Dana works as a nurse." })]
+    [InlineData("I moved to Porto, but I'm still working remotely!", new[] { "Dana moved to Porto.", "Dana is still working remotely." })]
+    [InlineData("I have two cats and my sister has a dog.", new[] { "Dana has two cats and Dana's sister has a dog." })]
+    [InlineData("I like tea and coffee.", new[] { "Dana likes tea and coffee." })]
+    [InlineData("Dr. Silva is my new doctor and I like her.", new[] { "Dr. Silva is Dana's new doctor and Dana likes her." })]
+    public void Extract_ClausesWithTheirOwnFirstPersonSubject_BecomeSeparateFacts(string message, string[] expected)
+    {
+        var items = HeuristicExtractor.Extract(Chat("dana", ("user", message)));
+        Assert.Equal(expected, items.Select(i => i.Content).ToArray());
+    }
+
     [Fact]
     public void Extract_SessionResources_KeepEveryItemAsCommitted()
     {

@@ -100,7 +100,7 @@ internal static partial class HeuristicExtractor
                 continue;
             }
             if (!message.IsHuman) continue;
-            foreach (var sentence in SentenceSplitter.Split(message.Content))
+            foreach (var sentence in SentenceSplitter.Split(message.Content).SelectMany(SentenceSplitter.Clauses))
             {
                 if (Statement(sentence, conversation.SpeakerName(message)) is not { } statement) continue;
                 if (!seen.Add(statement.Content)) continue;

@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using System.Text.RegularExpressions;
 
 namespace MemorySql.Workers.Extraction;
 
@@ -6,8 +7,12 @@ namespace MemorySql.Workers.Extraction;
 /// Splits a message into sentences: at line breaks, and after ".", "!", "?" (and "…") followed by white space,
 /// except after common abbreviations ("Dr.", "e.g.", "a.m.") and single initials ("J. Smith").
 /// </summary>
-internal static class SentenceSplitter
+internal static partial class SentenceSplitter
 {
+    // "…, and I …", "… but I'm …": a coordinated clause with its own first-person subject states a fact of its own.
+    [GeneratedRegex(@"(?:\s*[,;]\s*|\s+)(?:and|but|and also|and now)\s+(?=[Ii]\b)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex FirstPersonConjunction();
+
     private static readonly FrozenSet<string> Abbreviations = new[]
     {
         "mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "eg", "ie", "a.m", "p.m", "am", "pm",
@@ -39,6 +44,32 @@ internal static class SentenceSplitter
         }
         return sentences;
     }
+
+    /// <summary>
+    /// A sentence's independent clauses that have their own first-person subject ("I live in Lisbon and I work as a
+    /// nurse" → two), so that each fact can be deduplicated, contradicted and superseded on its own. Clauses that
+    /// share the subject ("I have two cats and a dog") or have another one ("… and my sister has a dog") stay whole.
+    /// </summary>
+    public static IEnumerable<string> Clauses(string sentence)
+    {
+        var clauses = new List<string>();
+        var start = 0;
+        var conjunctions = FirstPersonConjunction().Matches(sentence);
+        for (var i = 0; i < conjunctions.Count; i++)
+        {
+            var conjunction = conjunctions[i];
+            var next = i + 1 < conjunctions.Count ? conjunctions[i + 1].Index : sentence.Length;
+            // "… my new doctor and I like her": a clause that points back into the one before stays with it.
+            if (PointsBack().IsMatch(sentence.AsSpan(conjunction.Index + conjunction.Length, next - conjunction.Index - conjunction.Length))) continue;
+            Add(clauses, sentence[start..conjunction.Index]);
+            start = conjunction.Index + conjunction.Length;
+        }
+        Add(clauses, sentence[start..]);
+        return clauses;
+    }
+
+    [GeneratedRegex(@"\b(?:her|him|it|its|them|this|that|these|those|there|one)\b", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex PointsBack();
 
     private static bool IsAbbreviation(string line, int start, int dot)
     {
