@@ -89,6 +89,9 @@ LANGUAGE plpgsql VOLATILE
 -- Function-level settings are restored when recall returns, including the set_config call below.
 SET hnsw.iterative_scan = relaxed_order
 SET hnsw.ef_search = 40
+-- Plans are planned once per session and reused: planning recall's statements (the candidates-and-fusion one
+-- above all) cost more than running them. A call with selective filters asks for custom plans again below.
+SET plan_cache_mode = force_generic_plan
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -344,6 +347,12 @@ BEGIN
   --              itself joins the candidates;
   --   score:     Σ weight · component / Σ weight of the signals used (entity = 1 when the query names the
   --              memory's entity).
+  -- With a selective filter (a session, an entity, tags, a time range, ...) a plan made for the values at hand
+  -- may walk the filter's index instead of the postings: plan this call's statement for them.
+  IF types IS NOT NULL OR kinds IS NOT NULL OR p_tags IS NOT NULL OR tags_any IS NOT NULL OR NOT any_entity
+     OR session IS NOT NULL OR since IS NOT NULL OR until IS NOT NULL OR as_of IS NOT NULL OR layers IS NOT NULL THEN
+    PERFORM set_config('plan_cache_mode', 'auto', true);
+  END IF;
   FOR r IN
     WITH lex AS (
       SELECT c.memory_id
