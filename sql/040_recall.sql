@@ -96,6 +96,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
   ws name := memory.require_workspace();
+  pol memory.policies;
   settings jsonb;
   read_only boolean := current_setting('transaction_read_only') = 'on';
   v_entity text := coalesce(p_entity, memory.scope_setting('entity'));
@@ -128,7 +129,9 @@ DECLARE
   reason text;
   filter text;
   vec_ids uuid[] := '{}';
+  vec_sims real[] := '{}';
   exact_ids uuid[];
+  exact_sims real[];
   returned uuid[] := '{}';
   entity_used boolean := false;
   sig_name text;
@@ -166,8 +169,11 @@ BEGIN
 
   -- Settings (policy of the workspace over the defaults), then per-call weights over them; a signal left out
   -- of ranking weighs nothing and generates no candidates.
-  settings := (memory.policy(ws)).settings;
-  decay := memory.decay_settings(ws);
+  pol := memory.policy(ws);
+  settings := pol.settings;
+  -- The decay parameters (memory.decay_settings) from the same policy row.
+  SELECT pol.decay_half_life AS half_life, pol.decay_floor AS floor,
+         memory.policy_number(settings, 'decay.access_boost', 0.2)::real AS access_boost INTO decay;
   w_vec := memory.recall_weight(settings, weights, ranking, 'vector', 0.25);
   w_lex := memory.recall_weight(settings, weights, ranking, 'lexical', 0.25);
   w_imp := memory.recall_weight(settings, weights, ranking, 'importance', 0.1);
@@ -305,21 +311,25 @@ BEGIN
     IF since IS NOT NULL THEN filter := filter || ' AND m.created_at >= $8'; END IF;
     IF until IS NOT NULL THEN filter := filter || ' AND m.created_at < $9'; END IF;
     IF layers IS NOT NULL THEN filter := filter || ' AND m.layer = ANY ($11)'; END IF;
-    EXECUTE format('SELECT coalesce(array_agg(c.memory_id), ''{}'') FROM ('
-                   'SELECT e.memory_id FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
+    -- With each candidate its similarity, so scoring need not read its embedding again.
+    EXECUTE format('SELECT coalesce(array_agg(c.memory_id), ''{}''), coalesce(array_agg((1 - c.distance)::real), ''{}'') FROM ('
+                   'SELECT e.memory_id, (e.embedding::vector(%s)) <=> $12 AS distance '
+                   'FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
                    'WHERE e.model = %L AND e.workspace = $1 AND %s '
-                   'ORDER BY (e.embedding::vector(%s)) <=> $12 LIMIT $13) c', mdl.name, filter, mdl.dimension)
-      INTO vec_ids
+                   'ORDER BY (e.embedding::vector(%s)) <=> $12 LIMIT $13) c', mdl.dimension, mdl.name, filter, mdl.dimension)
+      INTO vec_ids, vec_sims
       USING ws, types, kinds, p_tags, tags_any, v_entity, session, since, until, ref_time, layers, qvec, n_cand;
     IF cardinality(vec_ids) < n_cand THEN
-      EXECUTE format('SELECT coalesce(array_agg(c.memory_id), ''{}'') FROM ('
-                     'SELECT e.memory_id FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
+      EXECUTE format('SELECT coalesce(array_agg(c.memory_id), ''{}''), coalesce(array_agg((1 - c.distance)::real), ''{}'') FROM ('
+                     'SELECT e.memory_id, (e.embedding::vector(%s)) <=> $12 AS distance '
+                     'FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
                      'WHERE e.model = %L AND e.workspace = $1 AND %s '
-                     'ORDER BY ((e.embedding::vector(%s)) <=> $12) + 0 LIMIT $13) c', mdl.name, filter, mdl.dimension)
-        INTO exact_ids
+                     'ORDER BY ((e.embedding::vector(%s)) <=> $12) + 0 LIMIT $13) c', mdl.dimension, mdl.name, filter, mdl.dimension)
+        INTO exact_ids, exact_sims
         USING ws, types, kinds, p_tags, tags_any, v_entity, session, since, until, ref_time, layers, qvec, n_cand;
       IF cardinality(exact_ids) > cardinality(vec_ids) THEN
         vec_ids := exact_ids;
+        vec_sims := exact_sims;
         sig := sig || 'vector:exact'::text;
       END IF;
     END IF;
@@ -367,11 +377,14 @@ BEGIN
                                                       any_entity, v_entity, session, since, until, layers))
            ORDER BY p.impact DESC LIMIT n_term) c),
     cand AS (
-      SELECT DISTINCT x.memory_id FROM (SELECT l.memory_id FROM lex l UNION ALL SELECT v FROM unnest(vec_ids) v) x),
+      SELECT x.memory_id, max(x.similarity) AS similarity
+        FROM (SELECT l.memory_id, NULL::real AS similarity FROM lex l
+              UNION ALL SELECT v.id, v.similarity FROM unnest(vec_ids, vec_sims) v(id, similarity)) x
+       GROUP BY x.memory_id),
     scored0 AS (
       SELECT m.id, m.session_id, m.valid_from, m.entity, m.importance, m.recency,
-             CASE WHEN qvec IS NOT NULL THEN
-               (SELECT (1 - (e.embedding <=> qvec))::real FROM memory.embeddings e WHERE e.memory_id = m.id AND e.model = mdl.name) END AS similarity,
+             CASE WHEN qvec IS NOT NULL THEN coalesce(c.similarity,
+               (SELECT (1 - (e.embedding <=> qvec))::real FROM memory.embeddings e WHERE e.memory_id = m.id AND e.model = mdl.name)) END AS similarity,
              coalesce((SELECT sum(q.idf * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * m.lexical_length / avgdl)))
                          FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(m.lexical) l) t
                          JOIN unnest(terms, idfs) q(term, idf) ON q.term = t.term), 0)::real AS bm25
