@@ -128,6 +128,7 @@ DECLARE
   sig text[] := '{}';
   reason text;
   filter text;
+  vec_statement text;
   vec_ids uuid[] := '{}';
   vec_sims real[] := '{}';
   exact_ids uuid[];
@@ -312,13 +313,30 @@ BEGIN
     IF until IS NOT NULL THEN filter := filter || ' AND m.created_at < $9'; END IF;
     IF layers IS NOT NULL THEN filter := filter || ' AND m.layer = ANY ($11)'; END IF;
     -- With each candidate its similarity, so scoring need not read its embedding again.
-    EXECUTE format('SELECT coalesce(array_agg(c.memory_id), ''{}''), coalesce(array_agg((1 - c.distance)::real), ''{}'') FROM ('
-                   'SELECT e.memory_id, (e.embedding::vector(%s)) <=> $12 AS distance '
-                   'FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
-                   'WHERE e.model = %L AND e.workspace = $1 AND %s '
-                   'ORDER BY (e.embedding::vector(%s)) <=> $12 LIMIT $13) c', mdl.dimension, mdl.name, filter, mdl.dimension)
-      INTO vec_ids, vec_sims
-      USING ws, types, kinds, p_tags, tags_any, v_entity, session, since, until, ref_time, layers, qvec, n_cand;
+    IF as_of IS NULL AND types IS NULL AND kinds IS NULL AND p_tags IS NULL AND tags_any IS NULL AND any_entity
+       AND session IS NULL AND since IS NULL AND until IS NULL AND layers IS NULL THEN
+      -- No filter beyond status and validity (the usual call): a prepared statement of this connection, planned
+      -- once, instead of planning the statement on every call (EXECUTE plans each time). Its arguments go in as
+      -- literals (a prepared statement's EXECUTE takes no parameters from PL/pgSQL).
+      vec_statement := 'memorysql_recall_' || md5(format('%s/%s/%s', mdl.name, mdl.dimension, filter));
+      IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements p WHERE p.name = vec_statement) THEN
+        EXECUTE format('PREPARE %I(name, vector, integer) AS '
+                       'SELECT coalesce(array_agg(c.memory_id), ''{}''), coalesce(array_agg((1 - c.distance)::real), ''{}'') FROM ('
+                       'SELECT e.memory_id, (e.embedding::vector(%s)) <=> $2 AS distance '
+                       'FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
+                       'WHERE e.model = %L AND e.workspace = $1 AND %s '
+                       'ORDER BY (e.embedding::vector(%s)) <=> $2 LIMIT $3) c', vec_statement, mdl.dimension, mdl.name, filter, mdl.dimension);
+      END IF;
+      EXECUTE format('EXECUTE %I(%L, %L, %s)', vec_statement, ws, qvec, n_cand) INTO vec_ids, vec_sims;
+    ELSE
+      EXECUTE format('SELECT coalesce(array_agg(c.memory_id), ''{}''), coalesce(array_agg((1 - c.distance)::real), ''{}'') FROM ('
+                     'SELECT e.memory_id, (e.embedding::vector(%s)) <=> $12 AS distance '
+                     'FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
+                     'WHERE e.model = %L AND e.workspace = $1 AND %s '
+                     'ORDER BY (e.embedding::vector(%s)) <=> $12 LIMIT $13) c', mdl.dimension, mdl.name, filter, mdl.dimension)
+        INTO vec_ids, vec_sims
+        USING ws, types, kinds, p_tags, tags_any, v_entity, session, since, until, ref_time, layers, qvec, n_cand;
+    END IF;
     IF cardinality(vec_ids) < n_cand THEN
       EXECUTE format('SELECT coalesce(array_agg(c.memory_id), ''{}''), coalesce(array_agg((1 - c.distance)::real), ''{}'') FROM ('
                      'SELECT e.memory_id, (e.embedding::vector(%s)) <=> $12 AS distance '

@@ -102,6 +102,28 @@ public sealed class RecallTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task Recall_WithVector_AfterTheClientDeallocatesItsPreparedStatements_StillRanksByVector()
+    {
+        // recall keeps its vector statement prepared on the connection; a client that clears prepared
+        // statements (DEALLOCATE ALL, DISCARD ALL, as poolers do) must not break the next recall.
+        await _db.ExecuteAsync("SELECT memory.register_model('rc-prep', 3, true)");
+        var ws = await _db.CreateWorkspaceAsync("rc_prep");
+        await ws.ExecuteAsync("CALL remember('red planet', _embedding => '[1,0,0]'::vector, _model => 'rc-prep')");
+        await ws.ExecuteAsync("CALL remember('blue ocean', _embedding => '[0,1,0]'::vector, _model => 'rc-prep')");
+        await using var conn = await ws.OpenAsync();
+
+        async Task<string> Top(string vector) =>
+            (string)(await conn.QueryAsync($"SELECT content FROM recall('anything', k => 1, _embedding => '{vector}'::vector, _model => 'rc-prep')"))[0]["content"]!;
+
+        Assert.Equal("red planet", await Top("[0.9,0.1,0]"));
+        Assert.True(await conn.ScalarAsync<long>("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'memorysql_recall_%'") == 1);
+        await conn.ExecAsync("DEALLOCATE ALL");
+        Assert.Equal("blue ocean", await Top("[0.1,0.9,0]"));
+        await conn.ExecAsync("DISCARD ALL");
+        Assert.Equal("red planet", await Top("[0.8,0.2,0]"));
+    }
+
+    [Fact]
     public async Task Recall_SinceUntil_FilterOnCreationTime()
     {
         var ws = await _db.CreateWorkspaceAsync("rc_time");
