@@ -89,10 +89,14 @@ LANGUAGE plpgsql VOLATILE
 -- Function-level settings are restored when recall returns, including the set_config call below.
 SET hnsw.iterative_scan = relaxed_order
 SET hnsw.ef_search = 40
+-- Plans are planned once per session and reused: planning recall's statements (the candidates-and-fusion one
+-- above all) cost more than running them. A call with selective filters asks for custom plans again below.
+SET plan_cache_mode = force_generic_plan
 AS $$
 #variable_conflict use_column
 DECLARE
   ws name := memory.require_workspace();
+  pol memory.policies;
   settings jsonb;
   read_only boolean := current_setting('transaction_read_only') = 'on';
   v_entity text := coalesce(p_entity, memory.scope_setting('entity'));
@@ -124,8 +128,11 @@ DECLARE
   sig text[] := '{}';
   reason text;
   filter text;
+  vec_statement text;
   vec_ids uuid[] := '{}';
+  vec_sims real[] := '{}';
   exact_ids uuid[];
+  exact_sims real[];
   returned uuid[] := '{}';
   entity_used boolean := false;
   sig_name text;
@@ -163,8 +170,11 @@ BEGIN
 
   -- Settings (policy of the workspace over the defaults), then per-call weights over them; a signal left out
   -- of ranking weighs nothing and generates no candidates.
-  settings := (memory.policy(ws)).settings;
-  decay := memory.decay_settings(ws);
+  pol := memory.policy(ws);
+  settings := pol.settings;
+  -- The decay parameters (memory.decay_settings) from the same policy row.
+  SELECT pol.decay_half_life AS half_life, pol.decay_floor AS floor,
+         memory.policy_number(settings, 'decay.access_boost', 0.2)::real AS access_boost INTO decay;
   w_vec := memory.recall_weight(settings, weights, ranking, 'vector', 0.25);
   w_lex := memory.recall_weight(settings, weights, ranking, 'lexical', 0.25);
   w_imp := memory.recall_weight(settings, weights, ranking, 'importance', 0.1);
@@ -302,21 +312,42 @@ BEGIN
     IF since IS NOT NULL THEN filter := filter || ' AND m.created_at >= $8'; END IF;
     IF until IS NOT NULL THEN filter := filter || ' AND m.created_at < $9'; END IF;
     IF layers IS NOT NULL THEN filter := filter || ' AND m.layer = ANY ($11)'; END IF;
-    EXECUTE format('SELECT coalesce(array_agg(c.memory_id), ''{}'') FROM ('
-                   'SELECT e.memory_id FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
-                   'WHERE e.model = %L AND e.workspace = $1 AND %s '
-                   'ORDER BY (e.embedding::vector(%s)) <=> $12 LIMIT $13) c', mdl.name, filter, mdl.dimension)
-      INTO vec_ids
-      USING ws, types, kinds, p_tags, tags_any, v_entity, session, since, until, ref_time, layers, qvec, n_cand;
-    IF cardinality(vec_ids) < n_cand THEN
-      EXECUTE format('SELECT coalesce(array_agg(c.memory_id), ''{}'') FROM ('
-                     'SELECT e.memory_id FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
+    -- With each candidate its similarity, so scoring need not read its embedding again.
+    IF as_of IS NULL AND types IS NULL AND kinds IS NULL AND p_tags IS NULL AND tags_any IS NULL AND any_entity
+       AND session IS NULL AND since IS NULL AND until IS NULL AND layers IS NULL THEN
+      -- No filter beyond status and validity (the usual call): a prepared statement of this connection, planned
+      -- once, instead of planning the statement on every call (EXECUTE plans each time). Its arguments go in as
+      -- literals (a prepared statement's EXECUTE takes no parameters from PL/pgSQL).
+      vec_statement := 'memorysql_recall_' || md5(format('%s/%s/%s', mdl.name, mdl.dimension, filter));
+      IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements p WHERE p.name = vec_statement) THEN
+        EXECUTE format('PREPARE %I(name, vector, integer) AS '
+                       'SELECT coalesce(array_agg(c.memory_id), ''{}''), coalesce(array_agg((1 - c.distance)::real), ''{}'') FROM ('
+                       'SELECT e.memory_id, (e.embedding::vector(%s)) <=> $2 AS distance '
+                       'FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
+                       'WHERE e.model = %L AND e.workspace = $1 AND %s '
+                       'ORDER BY (e.embedding::vector(%s)) <=> $2 LIMIT $3) c', vec_statement, mdl.dimension, mdl.name, filter, mdl.dimension);
+      END IF;
+      EXECUTE format('EXECUTE %I(%L, %L, %s)', vec_statement, ws, qvec, n_cand) INTO vec_ids, vec_sims;
+    ELSE
+      EXECUTE format('SELECT coalesce(array_agg(c.memory_id), ''{}''), coalesce(array_agg((1 - c.distance)::real), ''{}'') FROM ('
+                     'SELECT e.memory_id, (e.embedding::vector(%s)) <=> $12 AS distance '
+                     'FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
                      'WHERE e.model = %L AND e.workspace = $1 AND %s '
-                     'ORDER BY ((e.embedding::vector(%s)) <=> $12) + 0 LIMIT $13) c', mdl.name, filter, mdl.dimension)
-        INTO exact_ids
+                     'ORDER BY (e.embedding::vector(%s)) <=> $12 LIMIT $13) c', mdl.dimension, mdl.name, filter, mdl.dimension)
+        INTO vec_ids, vec_sims
+        USING ws, types, kinds, p_tags, tags_any, v_entity, session, since, until, ref_time, layers, qvec, n_cand;
+    END IF;
+    IF cardinality(vec_ids) < n_cand THEN
+      EXECUTE format('SELECT coalesce(array_agg(c.memory_id), ''{}''), coalesce(array_agg((1 - c.distance)::real), ''{}'') FROM ('
+                     'SELECT e.memory_id, (e.embedding::vector(%s)) <=> $12 AS distance '
+                     'FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
+                     'WHERE e.model = %L AND e.workspace = $1 AND %s '
+                     'ORDER BY ((e.embedding::vector(%s)) <=> $12) + 0 LIMIT $13) c', mdl.dimension, mdl.name, filter, mdl.dimension)
+        INTO exact_ids, exact_sims
         USING ws, types, kinds, p_tags, tags_any, v_entity, session, since, until, ref_time, layers, qvec, n_cand;
       IF cardinality(exact_ids) > cardinality(vec_ids) THEN
         vec_ids := exact_ids;
+        vec_sims := exact_sims;
         sig := sig || 'vector:exact'::text;
       END IF;
     END IF;
@@ -344,6 +375,12 @@ BEGIN
   --              itself joins the candidates;
   --   score:     Σ weight · component / Σ weight of the signals used (entity = 1 when the query names the
   --              memory's entity).
+  -- With a selective filter (a session, an entity, tags, a time range, ...) a plan made for the values at hand
+  -- may walk the filter's index instead of the postings: plan this call's statement for them.
+  IF types IS NOT NULL OR kinds IS NOT NULL OR p_tags IS NOT NULL OR tags_any IS NOT NULL OR NOT any_entity
+     OR session IS NOT NULL OR since IS NOT NULL OR until IS NOT NULL OR as_of IS NOT NULL OR layers IS NOT NULL THEN
+    PERFORM set_config('plan_cache_mode', 'auto', true);
+  END IF;
   FOR r IN
     WITH lex AS (
       SELECT c.memory_id
@@ -358,11 +395,14 @@ BEGIN
                                                       any_entity, v_entity, session, since, until, layers))
            ORDER BY p.impact DESC LIMIT n_term) c),
     cand AS (
-      SELECT DISTINCT x.memory_id FROM (SELECT l.memory_id FROM lex l UNION ALL SELECT v FROM unnest(vec_ids) v) x),
+      SELECT x.memory_id, max(x.similarity) AS similarity
+        FROM (SELECT l.memory_id, NULL::real AS similarity FROM lex l
+              UNION ALL SELECT v.id, v.similarity FROM unnest(vec_ids, vec_sims) v(id, similarity)) x
+       GROUP BY x.memory_id),
     scored0 AS (
       SELECT m.id, m.session_id, m.valid_from, m.entity, m.importance, m.recency,
-             CASE WHEN qvec IS NOT NULL THEN
-               (SELECT (1 - (e.embedding <=> qvec))::real FROM memory.embeddings e WHERE e.memory_id = m.id AND e.model = mdl.name) END AS similarity,
+             CASE WHEN qvec IS NOT NULL THEN coalesce(c.similarity,
+               (SELECT (1 - (e.embedding <=> qvec))::real FROM memory.embeddings e WHERE e.memory_id = m.id AND e.model = mdl.name)) END AS similarity,
              coalesce((SELECT sum(q.idf * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * m.lexical_length / avgdl)))
                          FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(m.lexical) l) t
                          JOIN unnest(terms, idfs) q(term, idf) ON q.term = t.term), 0)::real AS bm25

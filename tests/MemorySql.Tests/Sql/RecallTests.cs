@@ -75,6 +75,55 @@ public sealed class RecallTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task Recall_ManyCallsOnOneConnection_WithAndWithoutFilters_ReturnMatches_AndLeavePlanCacheModeAsItWas()
+    {
+        // recall plans its statements once per connection (generic plans) and asks for custom plans when a call
+        // brings selective filters: alternating both on one connection must not mix their results up.
+        var ws = await _db.CreateWorkspaceAsync("rc_plans");
+        await using var conn = await ws.OpenAsync();
+        var session = await conn.ScalarAsync<Guid>("SELECT session_start()");
+        await conn.ExecAsync("RESET memory.session");
+        await conn.ExecAsync("CALL remember('plan note one', entity => 'ann')");
+        await conn.ExecAsync("CALL remember('plan note two', entity => 'bob', session => $1)", session);
+        await conn.ExecAsync("CALL remember('plan note three', entity => 'ann', session => $1)", session);
+        await conn.ExecAsync("SET plan_cache_mode = force_custom_plan");
+
+        async Task<string[]> Contents(string filter) =>
+            (await conn.QueryAsync($"SELECT content FROM recall('plan note', k => 10{filter}) ORDER BY content"))
+            .Select(r => (string)r["content"]!).ToArray();
+
+        for (var i = 0; i < 8; i++)
+        {
+            Assert.Equal(new[] { "plan note one", "plan note three", "plan note two" }, await Contents(""));
+            Assert.Equal(new[] { "plan note three", "plan note two" }, await Contents($", session => '{session}'"));
+            Assert.Equal(new[] { "plan note one", "plan note three" }, await Contents(", entity => 'ann'"));
+        }
+        Assert.Equal("force_custom_plan", await conn.ScalarAsync<string>("SHOW plan_cache_mode"));
+    }
+
+    [Fact]
+    public async Task Recall_WithVector_AfterTheClientDeallocatesItsPreparedStatements_StillRanksByVector()
+    {
+        // recall keeps its vector statement prepared on the connection; a client that clears prepared
+        // statements (DEALLOCATE ALL, DISCARD ALL, as poolers do) must not break the next recall.
+        await _db.ExecuteAsync("SELECT memory.register_model('rc-prep', 3, true)");
+        var ws = await _db.CreateWorkspaceAsync("rc_prep");
+        await ws.ExecuteAsync("CALL remember('red planet', _embedding => '[1,0,0]'::vector, _model => 'rc-prep')");
+        await ws.ExecuteAsync("CALL remember('blue ocean', _embedding => '[0,1,0]'::vector, _model => 'rc-prep')");
+        await using var conn = await ws.OpenAsync();
+
+        async Task<string> Top(string vector) =>
+            (string)(await conn.QueryAsync($"SELECT content FROM recall('anything', k => 1, _embedding => '{vector}'::vector, _model => 'rc-prep')"))[0]["content"]!;
+
+        Assert.Equal("red planet", await Top("[0.9,0.1,0]"));
+        Assert.True(await conn.ScalarAsync<long>("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'memorysql_recall_%'") == 1);
+        await conn.ExecAsync("DEALLOCATE ALL");
+        Assert.Equal("blue ocean", await Top("[0.1,0.9,0]"));
+        await conn.ExecAsync("DISCARD ALL");
+        Assert.Equal("red planet", await Top("[0.8,0.2,0]"));
+    }
+
+    [Fact]
     public async Task Recall_SinceUntil_FilterOnCreationTime()
     {
         var ws = await _db.CreateWorkspaceAsync("rc_time");
