@@ -22,7 +22,6 @@ internal static class Psql
     }
 
     /// <summary>The ```sql blocks of a Markdown file, in order.</summary>
-    /// <remarks>Only blocks fenced exactly ```sql; a ```sql journey block needs the workers' asynchronous results and is walked, with waits, by NewUserJourneyTests.</remarks>
     public static IReadOnlyList<string> SqlBlocks(string markdownPath)
     {
         var blocks = new List<string>();
