@@ -10,6 +10,7 @@ DECLARE
   bad bigint;
   v_session uuid := coalesce(session, memory.scope_session());
   v_entity text := coalesce(nullif(btrim(entity), ''), memory.scope_setting('entity'));
+  v_process text := coalesce(nullif(btrim(process), ''), memory.scope_setting('process'));
 BEGIN
   id := NULL;  -- an output only: a value passed in is ignored
   IF messages IS NULL OR jsonb_typeof(messages) <> 'array' OR jsonb_array_length(messages) = 0 THEN
@@ -28,9 +29,11 @@ BEGIN
   IF v_session IS NOT NULL AND NOT EXISTS (SELECT 1 FROM memory.sessions s WHERE s.id = v_session) THEN
     PERFORM memory.invalid('session', format('no session %s in this workspace', v_session));
   END IF;
-  hash := sha256(convert_to(messages::text, 'UTF8'));
+  -- Idempotent per conversation *and* whom it is about: the same messages ingested for another entity, process,
+  -- session or kind are another resource (their facts belong to someone else), not a duplicate of the first.
+  hash := sha256(convert_to(jsonb_build_array(messages, v_entity, v_process, v_session, btrim(kind))::text, 'UTF8'));
   INSERT INTO memory.resources AS r (workspace, entity, process, session_id, kind, content, content_hash, metadata)
-  VALUES (ws, v_entity, coalesce(nullif(btrim(process), ''), memory.scope_setting('process')), v_session,
+  VALUES (ws, v_entity, v_process, v_session,
           btrim(kind), messages, hash, coalesce(metadata, '{}'))
   ON CONFLICT (workspace, content_hash) DO NOTHING
   RETURNING r.id INTO id;
@@ -46,4 +49,4 @@ BEGIN
 END
 $$;
 COMMENT ON PROCEDURE memory.ingest(jsonb, text, text, uuid, text, jsonb, uuid) IS
-  'Stores a conversation (a JSON array of {role, content} messages) as a memory.resources row, idempotently by content hash, and queues it in memory.extraction_queue for the extraction worker. Returns the resource id.';
+  'Stores a conversation (a JSON array of {role, content} messages) as a memory.resources row, idempotently by a hash of the messages with their entity, process, session and kind, and queues it in memory.extraction_queue for the extraction worker. Returns the resource id.';

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using MemorySql.Cli;
 using MemorySql.Hosting;
+using MemorySql.Proxy;
 
 namespace MemorySql;
 
@@ -8,11 +9,11 @@ internal static class Program
 {
     public static async Task<int> Main(string[] args)
     {
-        // Inline socket completions (ProxyServer.EnableInlineSocketCompletions, one thread hop less per relayed
-        // message) stay off in the full host: with the workers in the same process they stalled every socket of
-        // it for 30–60 s after an ingest (some continuation blocks a socket thread; not found yet), measured with
-        // the README journey: 34–49 s with them, 5–6 s without. DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1
-        // still turns them on for a proxy-only deployment.
+        // Inline socket completions: socket completions run the relay on .NET's socket threads, one thread hop less
+        // per relayed message (docs/benchmarks.md). Safe for the whole host because the relay never blocks and the
+        // workers continue on the thread pool (WorkerSynchronizationContext). Must come before the first socket
+        // operation of the process. DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0 turns them off.
+        ProxyServer.EnableInlineSocketCompletions();
         var root = new RootCommand("MemorySql: long-term memory for AI agents, as SQL, through a PostgreSQL wire-compatible proxy.")
         {
             UpCommand.Create(),

@@ -88,9 +88,6 @@ internal sealed class CheckWorker : QueueWorker
         var token = Guid.NewGuid();
         var claims = await _store.ClaimAsync(token, _options.BatchSize, _lease, cancellationToken);
         if (claims.Count == 0) return BatchOutcome.Idle;
-        // With inline socket completions this may run on the socket thread after the claim's I/O: leave it
-        // before judging (regular expressions, LLM request building).
-        await Task.Yield();
         var remaining = claims.Select(c => c.MemoryId).ToList();
         var leaseClock = Stopwatch.StartNew();
         var policies = new Dictionary<(string, string), CheckPolicy>();

@@ -83,7 +83,7 @@ internal abstract class QueueWorker : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await Task.Yield();
+        await WorkerSynchronizationContext.Enter(); // never continue on a socket thread
         Health.MarkRunning(true);
         try
         {

@@ -195,10 +195,6 @@ internal sealed class EmbedWorker : QueueWorker
     private async Task<(float[]?[]? Vectors, string? Error, List<RowFailure>? PerRow)> EmbedAsync(List<string> texts, CancellationToken cancellationToken)
     {
         if (texts.Count == 0) return ([], null, null);
-        // With inline socket completions (the proxy's setting for the whole process) this code may run on
-        // the socket event thread after the claim's I/O; move the CPU-bound embedding to the thread pool so
-        // a batch never stalls relayed client traffic.
-        await Task.Yield();
         try
         {
             var vectors = await _provider.EmbedAsync(texts, cancellationToken);

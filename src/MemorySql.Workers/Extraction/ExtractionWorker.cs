@@ -81,8 +81,6 @@ internal sealed class ExtractionWorker : QueueWorker
         var paused = false;
         foreach (var resource in claimed)
         {
-            // Heuristics and JSON handling are CPU work; with inline socket completions this may run on a socket thread.
-            await Task.Yield();
             var outcome = await ExtractOneAsync(connection, transaction, resource, cancellationToken);
             if (outcome == RowOutcome.Done) done++;
             if (outcome == RowOutcome.TransientFailure) paused = true;
@@ -97,15 +95,15 @@ internal sealed class ExtractionWorker : QueueWorker
     private async Task<RowOutcome> ExtractOneAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ClaimedResource resource,
         CancellationToken cancellationToken)
     {
-        const string Savepoint = "extract_resource";
-        await transaction.SaveAsync(Savepoint, cancellationToken);
+        const string SavepointName = "extract_resource";
+        await Savepoint.CreateAsync(connection, SavepointName, cancellationToken);
         try
         {
             var conversation = Conversation.Parse(resource.Id, resource.Workspace, resource.Entity, resource.Process, resource.SessionId,
                 resource.Kind, resource.Content, resource.Metadata);
             var (items, outcome) = await ExtractItemsAsync(connection, conversation, cancellationToken);
             var (written, inserted) = await ExtractionStore.CompleteAsync(connection, resource, items, outcome, cancellationToken);
-            await transaction.ReleaseAsync(Savepoint, cancellationToken);
+            await Savepoint.ReleaseAsync(connection, SavepointName, cancellationToken);
             Health.Count("items", written);
             Health.Count("new_memories", inserted);
             Logger.LogDebug("Extracted {Items} memories ({New} new) from resource {Resource} of workspace {Workspace} ({Mode})",
@@ -117,7 +115,7 @@ internal sealed class ExtractionWorker : QueueWorker
             // Two batches wrote the same memories (one person's fact in two conversations) in opposite orders and
             // PostgreSQL broke the deadlock by failing this one. Nothing is wrong with the resource: undo it and retry
             // it shortly, once the other batch has committed, without counting an attempt or its 30 s failure backoff.
-            await transaction.RollbackAsync(Savepoint, cancellationToken);
+            await Savepoint.RollbackToAsync(connection, SavepointName, cancellationToken);
             await ExtractionStore.RequeueAsync(connection, resource, $"{e.SqlState}: {e.MessageText} (retried, not counted as an attempt)",
                 TimeSpan.FromMilliseconds(100 + Random.Shared.Next(400)), cancellationToken);
             Health.Count("write_conflicts", 1);
@@ -128,7 +126,7 @@ internal sealed class ExtractionWorker : QueueWorker
         catch (Exception e) when (e is LlmException or PostgresException or System.Text.Json.JsonException or FormatException
                                   || (e is InvalidOperationException && e is not ObjectDisposedException))
         {
-            await transaction.RollbackAsync(Savepoint, cancellationToken);
+            await Savepoint.RollbackToAsync(connection, SavepointName, cancellationToken);
             var transient = e is LlmException { IsTransient: true };
             var state = await ExtractionStore.RecordFailureAsync(connection, resource, e.Message, _rowBackoff.Delay(resource.Attempts + 1),
                 _options.MaxAttempts, cancellationToken);

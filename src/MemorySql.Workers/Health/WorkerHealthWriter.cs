@@ -44,7 +44,7 @@ internal sealed class WorkerHealthWriter : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await Task.Yield();
+        await WorkerSynchronizationContext.Enter(); // never continue on a socket thread
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(_options.IntervalSeconds));
         do
         {

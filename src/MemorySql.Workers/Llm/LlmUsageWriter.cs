@@ -64,7 +64,7 @@ internal sealed class LlmUsageWriter : BackgroundService, ILlmUsageSink
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await Task.Yield();
+        await WorkerSynchronizationContext.Enter(); // never continue on a socket thread
         var batch = new List<LlmUsageRecord>(MaxBatch);
         var failures = 0;
         try

@@ -68,7 +68,6 @@ internal sealed class ReflectionWorker : QueueWorker
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         if (await ReflectionStore.ClaimAsync(connection, _options.DebounceSeconds, cancellationToken) is not var (group, marks))
             return BatchOutcome.Idle;
-        await Task.Yield(); // summarising is CPU work; with inline socket completions this may run on a socket thread
 
         var (enabled, minMembers, maxSources) = await ReflectionStore.PolicyAsync(connection, group.Workspace, cancellationToken);
         if (!enabled)
@@ -117,7 +116,7 @@ internal sealed class ReflectionWorker : QueueWorker
         reflection["members"] = members.Count;
         reflection["fingerprint"] = ReflectionStore.Hex(fingerprint);
         var metadata = new JsonObject { ["reflection"] = reflection };
-        await transaction.SaveAsync("write_summary", cancellationToken);
+        await Savepoint.CreateAsync(connection, "write_summary", cancellationToken);
         try
         {
             var summary = await ReflectionStore.WriteSummaryAsync(connection, group, state.Summary, content, members, metadata, cancellationToken);
@@ -126,7 +125,7 @@ internal sealed class ReflectionWorker : QueueWorker
         }
         catch (PostgresException e)
         {
-            await transaction.RollbackAsync("write_summary", cancellationToken);
+            await Savepoint.RollbackToAsync(connection, "write_summary", cancellationToken);
             var groupState = await ReflectionStore.RecordFailureAsync(connection, group, e.Message, _groupBackoff.Delay(state.Attempts + 1),
                 _options.MaxAttempts, cancellationToken);
             await transaction.CommitAsync(cancellationToken);

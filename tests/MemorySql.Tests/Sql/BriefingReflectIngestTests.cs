@@ -96,6 +96,21 @@ public sealed class BriefingReflectIngestTests : IClassFixture<TestDatabase>
         Assert.Equal(1L, await ws.ScalarAsync<long>("SELECT value FROM memory.stats WHERE section = 'extraction_queue' AND key = 'queued'"));
     }
 
+    [Fact]
+    public async Task Ingest_SameMessagesForAnotherEntity_StoresAndQueuesAnotherResource()
+    {
+        var ws = await _db.CreateWorkspaceAsync("ingest_two");
+        const string messages = "[{\"role\": \"user\", \"content\": \"I prefer window seats\"}]";
+        var dana = await ws.ScalarAsync<Guid>("CALL ingest($1::jsonb, entity => 'dana')", messages);
+        var erin = await ws.ScalarAsync<Guid>("CALL ingest($1::jsonb, entity => 'erin')", messages);
+        var erinSession = await ws.ScalarAsync<Guid>("CALL ingest($1::jsonb, entity => 'erin', kind => 'document')", messages);
+        Assert.Equal(3, new[] { dana, erin, erinSession }.Distinct().Count());
+        Assert.Equal(erin, await ws.ScalarAsync<Guid>("CALL ingest($1::jsonb, entity => 'erin')", messages));
+        Assert.Equal(new object?[] { "dana", "erin", "erin" },
+            (await ws.DataSource.QueryAsync("SELECT r.entity FROM memory.extraction_queue q JOIN memory.resources r ON r.id = q.resource_id ORDER BY 1"))
+                .Select(row => row["entity"]).ToArray());
+    }
+
     [Theory]
     [InlineData("CALL ingest('[]')")]
     [InlineData("CALL ingest('{\"content\": \"x\"}')")]
