@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 // Modes:
 //   (none) or BenchmarkDotNet arguments   the relay micro-benchmarks (RelayBenchmarks)
 //   idle-memory [N]                        memory held per idle session with N sessions (default 1000)
-//   serve --upstream-port P [--upstream-host H] [--port Q]   a bare proxy for bench/proxy-pgbench.sh
+//   serve --upstream-port P [--upstream-host H] [--port Q] [--socket-engine Auto|Epoll|DotNet]   a bare proxy for bench/proxy-pgbench.sh
 //   helper                                 internal: the child process of idle-memory
 switch (args.FirstOrDefault())
 {
@@ -34,6 +34,7 @@ static async Task<int> ServeAsync(string[] args)
     var options = new ProxyOptions
     {
         Port = int.Parse(Arg("--port", "6432"), CultureInfo.InvariantCulture),
+        SocketEngine = Enum.Parse<ProxySocketEngine>(Arg("--socket-engine", "Auto"), ignoreCase: true),
         Upstream =
         {
             Host = Arg("--upstream-host", "127.0.0.1"),

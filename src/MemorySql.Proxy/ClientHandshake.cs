@@ -28,7 +28,7 @@ internal sealed class ClientHandshake
     /// <summary>The stream to report errors on: plaintext until TLS is up, TLS after.</summary>
     public Stream CurrentStream { get; private set; } = null!;
 
-    public async Task<HandshakeResult> RunAsync(NetworkStream network, CancellationToken cancellationToken)
+    public async Task<HandshakeResult> RunAsync(Stream network, CancellationToken cancellationToken)
     {
         CurrentStream = network;
         var isTls = false;
@@ -113,7 +113,7 @@ internal sealed class ClientHandshake
     }
 
     /// <summary>PostgreSQL 17 direct TLS: the connection starts with a ClientHello and must negotiate ALPN "postgresql".</summary>
-    private async Task StartDirectTlsAsync(NetworkStream network, CancellationToken cancellationToken)
+    private async Task StartDirectTlsAsync(Stream network, CancellationToken cancellationToken)
     {
         if (_tls is null)
             throw new PgProtocolException("direct TLS connection attempted, but MemorySql has no TLS certificate configured (Proxy:Tls)");

@@ -75,7 +75,7 @@ internal sealed class ClientSession
         try
         {
             _socket.NoDelay = true;
-            var network = new NetworkStream(_socket, ownsSocket: true);
+            Stream network = _runtime.Options.UsesEpoll ? Sockets.EpollSocketEngine.Wrap(_socket) : new NetworkStream(_socket, ownsSocket: true);
             _clientStream = network;
             bool started;
             using (var startup = CancellationTokenSource.CreateLinkedTokenSource(_startupAbort.Token))
@@ -120,7 +120,7 @@ internal sealed class ClientSession
 
     // ---------------------------------------------------------------- startup and authentication
 
-    private async Task<bool> StartAsync(NetworkStream network, CancellationToken cancellationToken)
+    private async Task<bool> StartAsync(Stream network, CancellationToken cancellationToken)
     {
         var handshake = new ClientHandshake(_socket, _runtime.Options, _runtime.ClientTls);
         HandshakeResult result;

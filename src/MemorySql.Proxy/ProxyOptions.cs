@@ -27,6 +27,16 @@ public sealed class ProxyOptions
     /// <summary>Sizes, counts and timeouts that protect the proxy from misbehaving or idle clients.</summary>
     public ProxyLimits Limits { get; set; } = new();
 
+    /// <summary>
+    /// What drives the sockets of relayed sessions: <see cref="ProxySocketEngine.Epoll"/> (the proxy's own epoll
+    /// loop, Linux x86-64), <see cref="ProxySocketEngine.DotNet"/> (.NET's socket engine), or
+    /// <see cref="ProxySocketEngine.Auto"/> (epoll where supported).
+    /// </summary>
+    public ProxySocketEngine SocketEngine { get; set; } = ProxySocketEngine.Auto;
+
+    /// <summary>True when sessions use the proxy's own epoll loop (<see cref="SocketEngine"/> resolved for this machine).</summary>
+    internal bool UsesEpoll => SocketEngine == ProxySocketEngine.Epoll || (SocketEngine == ProxySocketEngine.Auto && Sockets.EpollSocketEngine.IsSupported);
+
     /// <summary>Checks every value and returns one readable line per problem (empty when all is well).</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -46,9 +56,22 @@ public sealed class ProxyOptions
         if (Limits.MaxMessageSize is < 1024 or > ProxyLimits.PostgresMaxMessageSize)
             problems.Add($"Proxy:Limits:MaxMessageSize {Limits.MaxMessageSize.ToString(CultureInfo.InvariantCulture)} must be between 1024 and {ProxyLimits.PostgresMaxMessageSize} bytes.");
         if (Limits.StartupTimeout <= TimeSpan.Zero) problems.Add("Proxy:Limits:StartupTimeout must be positive.");
+        if (SocketEngine == ProxySocketEngine.Epoll && !Sockets.EpollSocketEngine.IsSupported)
+            problems.Add("Proxy:SocketEngine Epoll needs Linux on x86-64; use Auto or DotNet here.");
         if (Limits.ClientIdleTimeout < TimeSpan.Zero) problems.Add("Proxy:Limits:ClientIdleTimeout cannot be negative (00:00:00 turns it off).");
         return problems;
     }
+}
+
+/// <summary>What drives the sockets of relayed sessions (see docs/proxy.md, Performance).</summary>
+public enum ProxySocketEngine
+{
+    /// <summary>Epoll where supported (Linux x86-64), .NET's socket engine elsewhere.</summary>
+    Auto,
+    /// <summary>The proxy's own epoll loop: one recv and one send per relayed read, one thread per four cores.</summary>
+    Epoll,
+    /// <summary>.NET's socket engine (SocketAsyncEngine).</summary>
+    DotNet,
 }
 
 /// <summary>How the proxy reaches PostgreSQL.</summary>

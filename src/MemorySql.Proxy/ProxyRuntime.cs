@@ -22,7 +22,7 @@ internal sealed class ProxyRuntime
         Llm = llm;
         LlmUsage = usage;
         ClientTls = clientTls;
-        Connector = new UpstreamConnector(options.Upstream);
+        Connector = new UpstreamConnector(options.Upstream, options.UsesEpoll);
         SessionLogger = loggers.CreateLogger("MemorySql.Proxy.Session");
         Plans = embeddings is null ? null : new PlanCache(MemorySql.Rewrite.SqlRewriter.Default);
     }

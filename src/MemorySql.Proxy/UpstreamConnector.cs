@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using MemorySql.Protocol;
+using MemorySql.Proxy.Sockets;
 
 namespace MemorySql.Proxy;
 
@@ -29,9 +30,12 @@ internal sealed class UpstreamConnector
     private readonly UpstreamOptions _options;
     private readonly X509Certificate2Collection? _trustedCas;
 
-    public UpstreamConnector(UpstreamOptions options)
+    private readonly bool _useEpoll;
+
+    public UpstreamConnector(UpstreamOptions options, bool useEpoll = false)
     {
         _options = options;
+        _useEpoll = useEpoll;
         if (options.TlsCaFile is not null)
         {
             _trustedCas = [];
@@ -50,9 +54,10 @@ internal sealed class UpstreamConnector
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.ConnectTimeout);
         Socket socket;
+        Stream network;
         try
         {
-            socket = await OpenSocketAsync(timeout.Token).ConfigureAwait(false);
+            (socket, network) = await OpenSocketAsync(timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -63,7 +68,6 @@ internal sealed class UpstreamConnector
             throw new UpstreamUnavailableException($"could not connect to the upstream PostgreSQL at {Description}: {e.Message}", e);
         }
 
-        var network = new NetworkStream(socket, ownsSocket: true);
         if (_options.TlsMode == UpstreamTlsMode.Disable || IsUnixSocket)
             return new UpstreamConnection(socket, network, false);
         try
@@ -83,15 +87,18 @@ internal sealed class UpstreamConnector
         }
     }
 
-    private async Task<Socket> OpenSocketAsync(CancellationToken cancellationToken)
+    private async Task<(Socket Socket, Stream Stream)> OpenSocketAsync(CancellationToken cancellationToken)
     {
         if (IsUnixSocket)
         {
             var unix = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            var path = new UnixDomainSocketEndPoint(Path.Combine(_options.Host, $".s.PGSQL.{_options.Port}"));
             try
             {
-                await unix.ConnectAsync(new UnixDomainSocketEndPoint(Path.Combine(_options.Host, $".s.PGSQL.{_options.Port}")), cancellationToken).ConfigureAwait(false);
-                return unix;
+                if (_useEpoll)
+                    return (unix, await EpollSocketEngine.ConnectAsync(unix, path, cancellationToken).ConfigureAwait(false));
+                await unix.ConnectAsync(path, cancellationToken).ConfigureAwait(false);
+                return (unix, new NetworkStream(unix, ownsSocket: true));
             }
             catch
             {
@@ -99,11 +106,16 @@ internal sealed class UpstreamConnector
                 throw;
             }
         }
+        if (_useEpoll)
+        {
+            var stream = await EpollSocketEngine.ConnectTcpAsync(_options.Host, _options.Port, cancellationToken).ConfigureAwait(false);
+            return (stream.Socket, stream);
+        }
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
             await socket.ConnectAsync(_options.Host, _options.Port, cancellationToken).ConfigureAwait(false);
-            return socket;
+            return (socket, new NetworkStream(socket, ownsSocket: true));
         }
         catch
         {
@@ -113,7 +125,7 @@ internal sealed class UpstreamConnector
     }
 
     /// <summary>SSLRequest; returns the TLS stream, or null when the server said 'N' and plaintext is allowed.</summary>
-    private async Task<SslStream?> NegotiateTlsAsync(NetworkStream network, CancellationToken cancellationToken)
+    private async Task<SslStream?> NegotiateTlsAsync(Stream network, CancellationToken cancellationToken)
     {
         await network.WriteAsync(new MessageBuilder(8).SslRequest().WrittenMemory, cancellationToken).ConfigureAwait(false);
         var answer = new byte[1];

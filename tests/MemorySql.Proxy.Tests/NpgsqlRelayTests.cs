@@ -5,11 +5,22 @@ using NpgsqlTypes;
 namespace MemorySql.Proxy.Tests;
 
 /// <summary>Npgsql, a driver nobody here wrote, judges the relay: every feature it uses must work through the proxy.</summary>
-public sealed class NpgsqlRelayTests : IClassFixture<ProxyFixture>
-{
-    private readonly ProxyFixture _db;
+public sealed class NpgsqlRelayTests(ProxyFixture db) : NpgsqlRelayTestsBase<ProxyFixture>(db);
 
-    public NpgsqlRelayTests(ProxyFixture db) => _db = db;
+/// <summary>The same judgement with .NET's socket engine driving the sessions (Proxy:SocketEngine = DotNet).</summary>
+public sealed class NpgsqlRelayOnDotNetSocketsTests(DotNetSocketsProxyFixture db) : NpgsqlRelayTestsBase<DotNetSocketsProxyFixture>(db);
+
+/// <summary>A proxy whose sessions use .NET's socket engine instead of the default (epoll on Linux x86-64).</summary>
+public sealed class DotNetSocketsProxyFixture : ProxyFixture
+{
+    protected override void Configure(ProxyOptions options) => options.SocketEngine = ProxySocketEngine.DotNet;
+}
+
+public abstract class NpgsqlRelayTestsBase<TFixture> : IClassFixture<TFixture> where TFixture : ProxyFixture
+{
+    private readonly TFixture _db;
+
+    protected NpgsqlRelayTestsBase(TFixture db) => _db = db;
 
     [Fact]
     public async Task SimpleQuery_ReturnsRowsFromUpstream()

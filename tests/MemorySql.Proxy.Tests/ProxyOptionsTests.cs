@@ -28,10 +28,11 @@ public sealed partial class ProxyOptionsTests
         Assert.Equal(defaults.Limits.MaxMessageSize, options.Limits.MaxMessageSize);
         Assert.Equal(defaults.Limits.StartupTimeout, options.Limits.StartupTimeout);
         Assert.Equal(defaults.Limits.ClientIdleTimeout, options.Limits.ClientIdleTimeout);
+        Assert.Equal(defaults.SocketEngine, options.SocketEngine);
         Assert.Empty(options.Validate());
 
         // Every key of the table appears in the example, and every option property in the table.
-        foreach (var key in new[] { "ListenAddress", "Port", "Host", "TlsMode", "TlsCaFile", "ConnectTimeout", "CertificateFile", "KeyFile", "PfxFile", "PfxPassword", "Required", "MaxConnections", "MaxStartupPacketSize", "MaxMessageSize", "StartupTimeout", "ClientIdleTimeout" })
+        foreach (var key in new[] { "ListenAddress", "Port", "Host", "TlsMode", "TlsCaFile", "ConnectTimeout", "CertificateFile", "KeyFile", "PfxFile", "PfxPassword", "Required", "MaxConnections", "MaxStartupPacketSize", "MaxMessageSize", "StartupTimeout", "ClientIdleTimeout", "SocketEngine" })
         {
             Assert.Contains($"\"{key}\"", json, StringComparison.Ordinal);
             Assert.Contains($":{key}`", section, StringComparison.Ordinal);
