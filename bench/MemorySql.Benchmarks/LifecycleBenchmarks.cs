@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using MemorySql.Embeddings;
-using MemorySql.Runtime;
 using MemorySql.Schema;
 using MemorySql.Workers.Check;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -234,41 +233,13 @@ internal static class LifecycleBenchmarks
     private static async Task<int> WithDatabaseAsync(string[] args, Func<NpgsqlDataSource, Task<int>> body)
     {
         var connection = Options.String(args, "--connection");
-        EmbeddedCluster? cluster = null;
-        string? dataDir = null;
-        try
-        {
-            if (connection is null)
-            {
-                dataDir = Path.Combine(Path.GetTempPath(), "memorysql-bench-" + Guid.NewGuid().ToString("N")[..12]);
-                cluster = new EmbeddedCluster(PostgresBinaries.Locate(), new EmbeddedClusterOptions
-                {
-                    DataDir = dataDir, Port = EmbeddedCluster.FreePort(), AdminPassword = "bench-" + Guid.NewGuid().ToString("N"), Durable = true,
-                });
-                cluster.Initialize(Console.WriteLine);
-                cluster.Start(Console.WriteLine);
-                connection = cluster.AdminConnectionString();
-            }
-            await new Migrator().MigrateAsync(connection, Console.WriteLine, CancellationToken.None);
-            // No command timeout: loading 20,000 vectors into a table with an HNSW index can take longer than 30 s here.
-            await using var dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connection) { CommandTimeout = 0 }.ConnectionString);
-            await ExecuteAsync(dataSource, "SELECT memory.register_model('builtin-v1', 384, true)");
-            return await body(dataSource);
-        }
-        finally
-        {
-            if (cluster is not null)
-            {
-                cluster.Stop(immediate: true);
-                try
-                {
-                    Directory.Delete(dataDir!, recursive: true);
-                }
-                catch (IOException)
-                {
-                }
-            }
-        }
+        using var database = BenchDatabase.Open(connection, Console.WriteLine);
+        connection = database.ConnectionString;
+        await new Migrator().MigrateAsync(connection, Console.WriteLine, CancellationToken.None);
+        // No command timeout: loading 20,000 vectors into a table with an HNSW index can take longer than 30 s here.
+        await using var dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connection) { CommandTimeout = 0 }.ConnectionString);
+        await ExecuteAsync(dataSource, "SELECT memory.register_model('builtin-v1', 384, true)");
+        return await body(dataSource);
     }
 
     private static async Task ExecuteAsync(NpgsqlDataSource dataSource, string sql)
