@@ -6,6 +6,7 @@ using MemorySql.Schema;
 using MemorySql.Workers.Extraction;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
+using static MemorySql.Benchmarks.BenchSql;
 
 namespace MemorySql.Benchmarks;
 
@@ -135,17 +136,4 @@ internal static class IngestThroughput
     }
 
     private static JsonObject Message(string role, string content) => new() { ["role"] = role, ["content"] = content };
-
-    private static async Task ExecuteAsync(NpgsqlDataSource dataSource, string sql)
-    {
-        await using var command = dataSource.CreateCommand(sql);
-        command.CommandTimeout = 0;
-        await command.ExecuteNonQueryAsync();
-    }
-
-    private static async Task<long> ScalarAsync(NpgsqlDataSource dataSource, string sql)
-    {
-        await using var command = dataSource.CreateCommand(sql);
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-    }
 }

@@ -6,6 +6,7 @@ using MemorySql.Workers.Check;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using NpgsqlTypes;
+using static MemorySql.Benchmarks.BenchSql;
 
 namespace MemorySql.Benchmarks;
 
@@ -240,19 +241,6 @@ internal static class LifecycleBenchmarks
         await using var dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connection) { CommandTimeout = 0 }.ConnectionString);
         await ExecuteAsync(dataSource, "SELECT memory.register_model('builtin-v1', 384, true)");
         return await body(dataSource);
-    }
-
-    private static async Task ExecuteAsync(NpgsqlDataSource dataSource, string sql)
-    {
-        await using var command = dataSource.CreateCommand(sql);
-        command.CommandTimeout = 0;
-        await command.ExecuteNonQueryAsync();
-    }
-
-    private static async Task<long> ScalarAsync(NpgsqlDataSource dataSource, string sql)
-    {
-        await using var command = dataSource.CreateCommand(sql);
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
     }
 
     /// <summary>Median of five runs of a query, in milliseconds.</summary>
