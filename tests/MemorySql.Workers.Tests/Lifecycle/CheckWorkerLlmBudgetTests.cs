@@ -13,16 +13,10 @@ namespace MemorySql.Workers.Tests.Lifecycle;
 /// every call is written to memory.llm_usage (purpose 'contradiction'), and a workspace whose token budget is
 /// spent (or whose policy turns the LLM off) is judged by the heuristics, which say so in the case's detail.
 /// </summary>
-public sealed class CheckWorkerLlmBudgetTests : IClassFixture<TestDatabase>, IAsyncLifetime
+public sealed class CheckWorkerLlmBudgetTests(TestDatabase db) : IClassFixture<TestDatabase>, IAsyncLifetime
 {
-    private readonly TestDatabase _db;
-    private readonly CheckWorkers _workers;
-
-    public CheckWorkerLlmBudgetTests(TestDatabase db)
-    {
-        _db = db;
-        _workers = new CheckWorkers(db);
-    }
+    private readonly TestDatabase _db = db;
+    private readonly CheckWorkers _workers = new(db);
 
     public Task InitializeAsync() => RegisterModelAsync(_db);
 

@@ -8,16 +8,10 @@ using static MemorySql.Workers.Tests.Lifecycle.LifecycleData;
 namespace MemorySql.Workers.Tests.Lifecycle;
 
 /// <summary>Workers killed mid-batch, stalled past their lease, or racing each other: every effect happens exactly once.</summary>
-public sealed class CheckWorkerRecoveryTests : IClassFixture<TestDatabase>, IAsyncLifetime
+public sealed class CheckWorkerRecoveryTests(TestDatabase db) : IClassFixture<TestDatabase>, IAsyncLifetime
 {
-    private readonly TestDatabase _db;
-    private readonly CheckWorkers _workers;
-
-    public CheckWorkerRecoveryTests(TestDatabase db)
-    {
-        _db = db;
-        _workers = new CheckWorkers(db);
-    }
+    private readonly TestDatabase _db = db;
+    private readonly CheckWorkers _workers = new(db);
 
     public Task InitializeAsync() => RegisterModelAsync(_db);
 

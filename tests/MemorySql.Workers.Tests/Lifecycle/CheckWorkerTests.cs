@@ -7,16 +7,10 @@ using static MemorySql.Workers.Tests.Lifecycle.LifecycleData;
 namespace MemorySql.Workers.Tests.Lifecycle;
 
 /// <summary>The check worker against a real PostgreSQL: merges, contradictions, the LLM path and its failures. Each test works in its own workspace.</summary>
-public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifetime
+public sealed class CheckWorkerTests(TestDatabase db) : IClassFixture<TestDatabase>, IAsyncLifetime
 {
-    private readonly TestDatabase _db;
-    private readonly CheckWorkers _workers;
-
-    public CheckWorkerTests(TestDatabase db)
-    {
-        _db = db;
-        _workers = new CheckWorkers(db);
-    }
+    private readonly TestDatabase _db = db;
+    private readonly CheckWorkers _workers = new(db);
 
     public Task InitializeAsync() => RegisterModelAsync(_db);
 
