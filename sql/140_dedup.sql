@@ -79,6 +79,26 @@ $$;
 COMMENT ON FUNCTION memory.check_candidates(uuid, integer, text) IS
   'The k nearest neighbours (cosine similarity of the model''s vectors, default model by default) a dedup/contradiction check compares a memory with: same workspace, same entity (or both none), same layer, active or archived, unexpired.';
 
+-- Locks two memories in id order (so crossing calls wait instead of deadlocking) and returns them; used by
+-- merge_duplicate here and by record_contradiction and resolve_contradiction (sql/150_contradictions.sql).
+CREATE OR REPLACE FUNCTION memory.lock_pair(first_id uuid, second_id uuid, first_argument text, second_argument text,
+                                            OUT a memory.memories, OUT b memory.memories)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  PERFORM 1 FROM memory.memories x WHERE x.id IN (first_id, second_id) ORDER BY x.id FOR UPDATE;
+  SELECT * INTO a FROM memory.memories x WHERE x.id = first_id;
+  IF NOT FOUND THEN
+    PERFORM memory.invalid(first_argument, format('no memory %s in this workspace', first_id));
+  END IF;
+  SELECT * INTO b FROM memory.memories x WHERE x.id = second_id;
+  IF NOT FOUND THEN
+    PERFORM memory.invalid(second_argument, format('no memory %s in this workspace', second_id));
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION memory.lock_pair(uuid, uuid, text, text) IS
+  'Internal: locks two memories FOR UPDATE in id order and returns them; 22023 naming the argument when one does not exist.';
+
 -- Merges a near duplicate into the memory it repeats. The survivor absorbs the duplicate's use (access
 -- counts added, plus one for the repetition itself; the later last use), the higher importance, the union
 -- of tags, the metadata (the newer memory's keys win) and its pin; an archived survivor is revived. The
@@ -90,6 +110,7 @@ RETURNS text
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
 DECLARE
+  pair record;
   a memory.memories;
   s memory.memories;
   a_after memory.memories;
@@ -108,15 +129,9 @@ BEGIN
   END IF;
   PERFORM memory.check_metadata(detail, 'detail');
   -- Both rows locked in id order, so two merges of the same pair (or crossing pairs) wait instead of deadlocking.
-  PERFORM 1 FROM memory.memories x WHERE x.id IN (duplicate, survivor) ORDER BY x.id FOR UPDATE;
-  SELECT * INTO a FROM memory.memories x WHERE x.id = duplicate;
-  IF NOT FOUND THEN
-    PERFORM memory.invalid('duplicate', format('no memory %s in this workspace', duplicate));
-  END IF;
-  SELECT * INTO s FROM memory.memories x WHERE x.id = survivor;
-  IF NOT FOUND THEN
-    PERFORM memory.invalid('survivor', format('no memory %s in this workspace', survivor));
-  END IF;
+  pair := memory.lock_pair(duplicate, survivor, 'duplicate', 'survivor');
+  a := pair.a;
+  s := pair.b;
   IF a.workspace <> s.workspace THEN
     PERFORM memory.invalid('survivor', 'memories of different workspaces are never merged');
   END IF;
@@ -181,6 +196,6 @@ CREATE POLICY workspace_isolation ON memory.check_queue USING (workspace = (SELE
 GRANT SELECT ON memory.check_queue, memory.check_status TO memory_user;
 REVOKE ALL ON FUNCTION memory.embeddings_enqueue_checks() FROM PUBLIC;
 REVOKE ALL ON FUNCTION memory.check_thresholds(name, text), memory.check_candidates(uuid, integer, text),
-  memory.merge_duplicate(uuid, uuid, real, jsonb) FROM PUBLIC;
+  memory.lock_pair(uuid, uuid, text, text), memory.merge_duplicate(uuid, uuid, real, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.check_thresholds(name, text), memory.check_candidates(uuid, integer, text),
-  memory.merge_duplicate(uuid, uuid, real, jsonb) TO memory_user;
+  memory.lock_pair(uuid, uuid, text, text), memory.merge_duplicate(uuid, uuid, real, jsonb) TO memory_user;

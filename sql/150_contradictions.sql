@@ -3,25 +3,6 @@
 -- memory is superseded, never deleted: history() and recall(as_of => t) still show what was believed when.
 -- The view memory.contradictions (sql/090_views.sql) lists the open cases; docs/lifecycle.md has the rules.
 
--- Locks two memories in id order (so crossing calls wait instead of deadlocking) and returns them.
-CREATE OR REPLACE FUNCTION memory.lock_pair(first_id uuid, second_id uuid, first_argument text, second_argument text,
-                                            OUT a memory.memories, OUT b memory.memories)
-LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-  PERFORM 1 FROM memory.memories x WHERE x.id IN (first_id, second_id) ORDER BY x.id FOR UPDATE;
-  SELECT * INTO a FROM memory.memories x WHERE x.id = first_id;
-  IF NOT FOUND THEN
-    PERFORM memory.invalid(first_argument, format('no memory %s in this workspace', first_id));
-  END IF;
-  SELECT * INTO b FROM memory.memories x WHERE x.id = second_id;
-  IF NOT FOUND THEN
-    PERFORM memory.invalid(second_argument, format('no memory %s in this workspace', second_id));
-  END IF;
-END
-$$;
-COMMENT ON FUNCTION memory.lock_pair(uuid, uuid, text, text) IS
-  'Internal: locks two memories FOR UPDATE in id order and returns them; 22023 naming the argument when one does not exist.';
-
 -- Supersedes one memory by another (the contradiction's outcome): status superseded, superseded_by, and
 -- valid_to = the replacement's valid_from (never before its own valid_from), audited as 'supersede'.
 CREATE OR REPLACE FUNCTION memory.supersede_by(old memory.memories, replacement memory.memories, contradiction_id bigint, why jsonb)
@@ -240,11 +221,11 @@ ALTER TABLE memory.contradiction_cases ENABLE ROW LEVEL SECURITY;
 CREATE POLICY workspace_isolation ON memory.contradiction_cases USING (workspace = (SELECT memory.current_workspace()))
   WITH CHECK (workspace = (SELECT memory.current_workspace()));
 GRANT SELECT, INSERT, UPDATE ON memory.contradiction_cases TO memory_user;
-REVOKE ALL ON FUNCTION memory.lock_pair(uuid, uuid, text, text), memory.supersede_by(memory.memories, memory.memories, bigint, jsonb),
+REVOKE ALL ON FUNCTION memory.supersede_by(memory.memories, memory.memories, bigint, jsonb),
   memory.check_verdict(text, text, real), memory.record_contradiction(uuid, uuid, text, text, real, real, text, boolean, jsonb),
   memory.associations_open_case() FROM PUBLIC;
 REVOKE ALL ON PROCEDURE memory.resolve_contradiction(bigint, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.lock_pair(uuid, uuid, text, text), memory.supersede_by(memory.memories, memory.memories, bigint, jsonb),
+GRANT EXECUTE ON FUNCTION memory.supersede_by(memory.memories, memory.memories, bigint, jsonb),
   memory.check_verdict(text, text, real), memory.record_contradiction(uuid, uuid, text, text, real, real, text, boolean, jsonb),
   memory.associations_open_case() TO memory_user;
 GRANT EXECUTE ON PROCEDURE memory.resolve_contradiction(bigint, text, text) TO memory_user;

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using MemorySql.Embeddings;
-using MemorySql.Runtime;
 using MemorySql.Schema;
 using MemorySql.Workers.Embed;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -40,51 +39,30 @@ internal static class EmbedWorkerThroughput
         var maintenanceWorkMem = Options.String(args, "--maintenance-work-mem");
         var connection = Options.String(args, "--connection");
 
-        EmbeddedCluster? cluster = null;
-        string? dataDir = null;
-        try
-        {
-            if (connection is null)
-            {
-                (cluster, dataDir, connection) = StartCluster();
-            }
-            await using var dataSource = NpgsqlDataSource.Create(connection);
-            await PrepareAsync(dataSource, connection);
-            var texts = SampleTexts.Create(count);
-            var provider = new BuiltinEmbeddingProvider(MemorySql.Embeddings.Builtin.BuiltinModels.V1, BuiltinEmbeddingProvider.DefaultDimension); // the model this benchmark registers and indexes
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"embed-worker: {count} memories/run, {runs} runs, batch {batch}, concurrency {concurrency}, transfer {transfer}, HNSW index {(index ? "yes" : "no")}, {Environment.ProcessorCount} cores"));
+        using var database = BenchDatabase.Open(connection, Console.WriteLine);
+        connection = database.ConnectionString;
+        await using var dataSource = NpgsqlDataSource.Create(connection);
+        await PrepareAsync(dataSource, connection);
+        var texts = SampleTexts.Create(count);
+        var provider = new BuiltinEmbeddingProvider(MemorySql.Embeddings.Builtin.BuiltinModels.V1, BuiltinEmbeddingProvider.DefaultDimension); // the model this benchmark registers and indexes
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"embed-worker: {count} memories/run, {runs} runs, batch {batch}, concurrency {concurrency}, transfer {transfer}, HNSW index {(index ? "yes" : "no")}, {Environment.ProcessorCount} cores"));
 
-            var rates = new List<double>();
-            for (var run = 1; run <= runs; run++)
-            {
-                var rate = await RunOnceAsync(dataSource, provider, texts, index, new EmbedWorkerOptions
-                {
-                    BatchSize = batch, Concurrency = concurrency, VectorTransfer = transfer, PollIntervalSeconds = 1, MakeDefault = true,
-                });
-                rates.Add(rate);
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {run}: {rate,8:F0} memories/s"));
-                if (indexAfter) await TimeIndexBuildAsync(dataSource, count, maintenanceWorkMem);
-            }
-            rates.Sort();
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"median {rates[rates.Count / 2]:F0} memories/s (min {rates[0]:F0}, max {rates[^1]:F0})"));
-            return 0;
-        }
-        finally
+        var rates = new List<double>();
+        for (var run = 1; run <= runs; run++)
         {
-            if (cluster is not null)
+            var rate = await RunOnceAsync(dataSource, provider, texts, index, new EmbedWorkerOptions
             {
-                cluster.Stop(immediate: true);
-                try
-                {
-                    Directory.Delete(dataDir!, recursive: true);
-                }
-                catch (IOException)
-                {
-                }
-            }
+                BatchSize = batch, Concurrency = concurrency, VectorTransfer = transfer, PollIntervalSeconds = 1, MakeDefault = true,
+            });
+            rates.Add(rate);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {run}: {rate,8:F0} memories/s"));
+            if (indexAfter) await TimeIndexBuildAsync(dataSource, count, maintenanceWorkMem);
         }
+        rates.Sort();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"median {rates[rates.Count / 2]:F0} memories/s (min {rates[0]:F0}, max {rates[^1]:F0})"));
+        return 0;
     }
 
     private static async Task<double> RunOnceAsync(NpgsqlDataSource dataSource, BuiltinEmbeddingProvider provider, string[] texts, bool index, EmbedWorkerOptions options)
@@ -192,21 +170,6 @@ internal static class EmbedWorkerThroughput
         CREATE INDEX IF NOT EXISTS embeddings_builtin_v1_hnsw ON memory.embeddings
         USING hnsw ((embedding::vector(384)) vector_cosine_ops) WHERE model = 'builtin-v1'
         """;
-
-    private static (EmbeddedCluster Cluster, string DataDir, string ConnectionString) StartCluster()
-    {
-        var dataDir = Path.Combine(Path.GetTempPath(), "memorysql-bench-" + Guid.NewGuid().ToString("N")[..12]);
-        var cluster = new EmbeddedCluster(PostgresBinaries.Locate(), new EmbeddedClusterOptions
-        {
-            DataDir = dataDir,
-            Port = EmbeddedCluster.FreePort(),
-            AdminPassword = "bench-" + Guid.NewGuid().ToString("N"),
-            Durable = true,
-        });
-        cluster.Initialize(Console.WriteLine);
-        cluster.Start(Console.WriteLine);
-        return (cluster, dataDir, cluster.AdminConnectionString());
-    }
 
     private static async Task PrepareAsync(NpgsqlDataSource dataSource, string connectionString)
     {

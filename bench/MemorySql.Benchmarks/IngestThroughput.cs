@@ -2,11 +2,11 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using MemorySql.Embeddings;
-using MemorySql.Runtime;
 using MemorySql.Schema;
 using MemorySql.Workers.Extraction;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
+using static MemorySql.Benchmarks.BenchSql;
 
 namespace MemorySql.Benchmarks;
 
@@ -34,86 +34,58 @@ internal static class IngestThroughput
         var concurrency = Options.Int(args, "--concurrency", 2);
         var batch = Options.Int(args, "--batch", 8);
         var connection = Options.String(args, "--connection");
-        EmbeddedCluster? cluster = null;
-        string? dataDir = null;
-        try
+        using var database = BenchDatabase.Open(connection, Console.WriteLine);
+        connection = database.ConnectionString;
+        await new Migrator().MigrateAsync(connection, Console.WriteLine, CancellationToken.None);
+        await using var admin = NpgsqlDataSource.Create(connection);
+        await ExecuteAsync(admin, $"SELECT memory.register_model('{BuiltinEmbeddingProvider.DefaultModel}', 384, true)");
+        var password = "bench-" + Guid.NewGuid().ToString("N");
+        await ExecuteAsync(admin, $"SELECT memory.create_workspace('{Workspace}', '{password}') WHERE NOT EXISTS (SELECT FROM memory.workspaces WHERE name = '{Workspace}')");
+        await ExecuteAsync(admin, $"ALTER ROLE {Workspace} LOGIN PASSWORD '{password}'");
+        var user = new NpgsqlConnectionStringBuilder(connection) { Username = Workspace, Password = password, MaxPoolSize = Math.Max(clients, 1) + 2 };
+        await using var workspace = NpgsqlDataSource.Create(user.ConnectionString);
+
+        var conversations = Corpus(count);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"ingest: {count} conversations of 6 messages by {Math.Max(1, count / 20)} people, {runs} runs, {clients} clients, extraction worker (heuristics) concurrency {concurrency}, batches of {batch}, {Environment.ProcessorCount} cores"));
+        var conversationRates = new List<double>();
+        var itemRates = new List<double>();
+        for (var run = 1; run <= runs; run++)
         {
-            if (connection is null)
-            {
-                dataDir = Path.Combine(Path.GetTempPath(), "memorysql-bench-" + Guid.NewGuid().ToString("N")[..12]);
-                cluster = new EmbeddedCluster(PostgresBinaries.Locate(), new EmbeddedClusterOptions
-                {
-                    DataDir = dataDir, Port = EmbeddedCluster.FreePort(), AdminPassword = "bench-" + Guid.NewGuid().ToString("N"), Durable = true,
-                });
-                cluster.Initialize(Console.WriteLine);
-                cluster.Start(Console.WriteLine);
-                connection = cluster.AdminConnectionString();
-            }
-            await new Migrator().MigrateAsync(connection, Console.WriteLine, CancellationToken.None);
-            await using var admin = NpgsqlDataSource.Create(connection);
-            await ExecuteAsync(admin, $"SELECT memory.register_model('{BuiltinEmbeddingProvider.DefaultModel}', 384, true)");
-            var password = "bench-" + Guid.NewGuid().ToString("N");
-            await ExecuteAsync(admin, $"SELECT memory.create_workspace('{Workspace}', '{password}') WHERE NOT EXISTS (SELECT FROM memory.workspaces WHERE name = '{Workspace}')");
-            await ExecuteAsync(admin, $"ALTER ROLE {Workspace} LOGIN PASSWORD '{password}'");
-            var user = new NpgsqlConnectionStringBuilder(connection) { Username = Workspace, Password = password, MaxPoolSize = Math.Max(clients, 1) + 2 };
-            await using var workspace = NpgsqlDataSource.Create(user.ConnectionString);
+            await ExecuteAsync(admin, "TRUNCATE memory.memories, memory.events, memory.resources, memory.extraction_queue, memory.embedding_queue CASCADE");
+            await ExecuteAsync(admin, "VACUUM ANALYZE memory.memories, memory.resources, memory.extraction_queue");
+            using var worker = new ExtractionWorker(admin, new ExtractionWorkerOptions { BatchSize = batch, Concurrency = concurrency, UseLlm = false, PollIntervalSeconds = 1 },
+                llm: null, usage: null, NullLogger<ExtractionWorker>.Instance);
+            await worker.StartAsync(CancellationToken.None);
+            await worker.Ready.WaitAsync(TimeSpan.FromMinutes(1));
 
-            var conversations = Corpus(count);
+            var stopwatch = Stopwatch.StartNew();
+            await IngestAllAsync(workspace, conversations, clients);
+            var ingested = stopwatch.Elapsed;
+            while (await ScalarAsync(admin, "SELECT count(*) FROM memory.extraction_queue WHERE state = 'queued'") > 0)
+            {
+                if (stopwatch.Elapsed > TimeSpan.FromMinutes(30)) throw new TimeoutException("the extraction worker did not finish within 30 minutes");
+                await Task.Delay(20);
+            }
+            stopwatch.Stop();
+            await worker.StopAsync(CancellationToken.None);
+
+            var resources = await ScalarAsync(admin, "SELECT count(*) FROM memory.resources");
+            var items = await ScalarAsync(admin, "SELECT count(*) FROM memory.memories WHERE source_id IS NOT NULL");
+            var failed = await ScalarAsync(admin, "SELECT count(*) FROM memory.extraction_queue");
+            var toEmbed = await ScalarAsync(admin, "SELECT count(*) FROM memory.embedding_queue");
+            var conflicts = worker.Health.Snapshot().Counters.GetValueOrDefault("write_conflicts");
+            var seconds = stopwatch.Elapsed.TotalSeconds;
+            conversationRates.Add(resources / seconds);
+            itemRates.Add(items / seconds);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"ingest: {count} conversations of 6 messages by {Math.Max(1, count / 20)} people, {runs} runs, {clients} clients, extraction worker (heuristics) concurrency {concurrency}, batches of {batch}, {Environment.ProcessorCount} cores"));
-            var conversationRates = new List<double>();
-            var itemRates = new List<double>();
-            for (var run = 1; run <= runs; run++)
-            {
-                await ExecuteAsync(admin, "TRUNCATE memory.memories, memory.events, memory.resources, memory.extraction_queue, memory.embedding_queue CASCADE");
-                await ExecuteAsync(admin, "VACUUM ANALYZE memory.memories, memory.resources, memory.extraction_queue");
-                using var worker = new ExtractionWorker(admin, new ExtractionWorkerOptions { BatchSize = batch, Concurrency = concurrency, UseLlm = false, PollIntervalSeconds = 1 },
-                    llm: null, usage: null, NullLogger<ExtractionWorker>.Instance);
-                await worker.StartAsync(CancellationToken.None);
-                await worker.Ready.WaitAsync(TimeSpan.FromMinutes(1));
-
-                var stopwatch = Stopwatch.StartNew();
-                await IngestAllAsync(workspace, conversations, clients);
-                var ingested = stopwatch.Elapsed;
-                while (await ScalarAsync(admin, "SELECT count(*) FROM memory.extraction_queue WHERE state = 'queued'") > 0)
-                {
-                    if (stopwatch.Elapsed > TimeSpan.FromMinutes(30)) throw new TimeoutException("the extraction worker did not finish within 30 minutes");
-                    await Task.Delay(20);
-                }
-                stopwatch.Stop();
-                await worker.StopAsync(CancellationToken.None);
-
-                var resources = await ScalarAsync(admin, "SELECT count(*) FROM memory.resources");
-                var items = await ScalarAsync(admin, "SELECT count(*) FROM memory.memories WHERE source_id IS NOT NULL");
-                var failed = await ScalarAsync(admin, "SELECT count(*) FROM memory.extraction_queue");
-                var toEmbed = await ScalarAsync(admin, "SELECT count(*) FROM memory.embedding_queue");
-                var conflicts = worker.Health.Snapshot().Counters.GetValueOrDefault("write_conflicts");
-                var seconds = stopwatch.Elapsed.TotalSeconds;
-                conversationRates.Add(resources / seconds);
-                itemRates.Add(items / seconds);
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"run {run}: {resources} conversations → {items} item memories in {seconds:F2} s: {resources / seconds:F0} conversations/s, {items / seconds:F0} items/s end to end; the ingest calls alone {ingested.TotalSeconds:F2} s ({resources / ingested.TotalSeconds:F0}/s); left in the extraction queue {failed}; write conflicts retried {conflicts}; waiting for embedding {toEmbed}"));
-            }
-            conversationRates.Sort();
-            itemRates.Sort();
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"median {conversationRates[runs / 2]:F0} conversations/s (min {conversationRates[0]:F0}, max {conversationRates[^1]:F0}), {itemRates[runs / 2]:F0} item memories/s (min {itemRates[0]:F0}, max {itemRates[^1]:F0})"));
-            return 0;
+                $"run {run}: {resources} conversations → {items} item memories in {seconds:F2} s: {resources / seconds:F0} conversations/s, {items / seconds:F0} items/s end to end; the ingest calls alone {ingested.TotalSeconds:F2} s ({resources / ingested.TotalSeconds:F0}/s); left in the extraction queue {failed}; write conflicts retried {conflicts}; waiting for embedding {toEmbed}"));
         }
-        finally
-        {
-            if (cluster is not null)
-            {
-                cluster.Stop(immediate: true);
-                try
-                {
-                    Directory.Delete(dataDir!, recursive: true);
-                }
-                catch (IOException)
-                {
-                }
-            }
-        }
+        conversationRates.Sort();
+        itemRates.Sort();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"median {conversationRates[runs / 2]:F0} conversations/s (min {conversationRates[0]:F0}, max {conversationRates[^1]:F0}), {itemRates[runs / 2]:F0} item memories/s (min {itemRates[0]:F0}, max {itemRates[^1]:F0})"));
+        return 0;
     }
 
     /// <summary>Each client ingests every clients-th conversation, one CALL per conversation, as an agent would after a chat.</summary>
@@ -164,17 +136,4 @@ internal static class IngestThroughput
     }
 
     private static JsonObject Message(string role, string content) => new() { ["role"] = role, ["content"] = content };
-
-    private static async Task ExecuteAsync(NpgsqlDataSource dataSource, string sql)
-    {
-        await using var command = dataSource.CreateCommand(sql);
-        command.CommandTimeout = 0;
-        await command.ExecuteNonQueryAsync();
-    }
-
-    private static async Task<long> ScalarAsync(NpgsqlDataSource dataSource, string sql)
-    {
-        await using var command = dataSource.CreateCommand(sql);
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-    }
 }

@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
 using MemorySql.Embeddings;
-using MemorySql.Runtime;
 using MemorySql.Schema;
 using MemorySql.Workers.Check;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using NpgsqlTypes;
+using static MemorySql.Benchmarks.BenchSql;
 
 namespace MemorySql.Benchmarks;
 
@@ -234,54 +234,13 @@ internal static class LifecycleBenchmarks
     private static async Task<int> WithDatabaseAsync(string[] args, Func<NpgsqlDataSource, Task<int>> body)
     {
         var connection = Options.String(args, "--connection");
-        EmbeddedCluster? cluster = null;
-        string? dataDir = null;
-        try
-        {
-            if (connection is null)
-            {
-                dataDir = Path.Combine(Path.GetTempPath(), "memorysql-bench-" + Guid.NewGuid().ToString("N")[..12]);
-                cluster = new EmbeddedCluster(PostgresBinaries.Locate(), new EmbeddedClusterOptions
-                {
-                    DataDir = dataDir, Port = EmbeddedCluster.FreePort(), AdminPassword = "bench-" + Guid.NewGuid().ToString("N"), Durable = true,
-                });
-                cluster.Initialize(Console.WriteLine);
-                cluster.Start(Console.WriteLine);
-                connection = cluster.AdminConnectionString();
-            }
-            await new Migrator().MigrateAsync(connection, Console.WriteLine, CancellationToken.None);
-            // No command timeout: loading 20,000 vectors into a table with an HNSW index can take longer than 30 s here.
-            await using var dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connection) { CommandTimeout = 0 }.ConnectionString);
-            await ExecuteAsync(dataSource, "SELECT memory.register_model('builtin-v1', 384, true)");
-            return await body(dataSource);
-        }
-        finally
-        {
-            if (cluster is not null)
-            {
-                cluster.Stop(immediate: true);
-                try
-                {
-                    Directory.Delete(dataDir!, recursive: true);
-                }
-                catch (IOException)
-                {
-                }
-            }
-        }
-    }
-
-    private static async Task ExecuteAsync(NpgsqlDataSource dataSource, string sql)
-    {
-        await using var command = dataSource.CreateCommand(sql);
-        command.CommandTimeout = 0;
-        await command.ExecuteNonQueryAsync();
-    }
-
-    private static async Task<long> ScalarAsync(NpgsqlDataSource dataSource, string sql)
-    {
-        await using var command = dataSource.CreateCommand(sql);
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
+        using var database = BenchDatabase.Open(connection, Console.WriteLine);
+        connection = database.ConnectionString;
+        await new Migrator().MigrateAsync(connection, Console.WriteLine, CancellationToken.None);
+        // No command timeout: loading 20,000 vectors into a table with an HNSW index can take longer than 30 s here.
+        await using var dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connection) { CommandTimeout = 0 }.ConnectionString);
+        await ExecuteAsync(dataSource, "SELECT memory.register_model('builtin-v1', 384, true)");
+        return await body(dataSource);
     }
 
     /// <summary>Median of five runs of a query, in milliseconds.</summary>

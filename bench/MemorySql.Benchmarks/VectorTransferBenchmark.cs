@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using MemorySql.Embeddings;
-using MemorySql.Runtime;
 using MemorySql.Schema;
 using MemorySql.Workers.Embed;
 using Npgsql;
@@ -21,71 +20,43 @@ internal static class VectorTransferBenchmark
         var batch = Options.Int(args, "--batch", 256);
         var iterations = Options.Int(args, "--iterations", 200);
         var connection = Options.String(args, "--connection");
-        EmbeddedCluster? cluster = null;
-        string? dataDir = null;
-        try
-        {
-            if (connection is null)
-            {
-                dataDir = Path.Combine(Path.GetTempPath(), "memorysql-bench-" + Guid.NewGuid().ToString("N")[..12]);
-                cluster = new EmbeddedCluster(PostgresBinaries.Locate(), new EmbeddedClusterOptions
-                {
-                    DataDir = dataDir, Port = EmbeddedCluster.FreePort(), AdminPassword = "bench-" + Guid.NewGuid().ToString("N"), Durable = true,
-                });
-                cluster.Initialize();
-                cluster.Start();
-                connection = cluster.AdminConnectionString();
-            }
-            await new Migrator().MigrateAsync(connection, null, CancellationToken.None);
-            await using var dataSource = NpgsqlDataSource.Create(connection);
-            var provider = new BuiltinEmbeddingProvider();
-            var texts = SampleTexts.Create(batch);
-            var vectors = await provider.EmbedAsync(texts, CancellationToken.None);
-            var rows = await InsertMemoriesAsync(dataSource, texts, provider.Model);
+        using var database = BenchDatabase.Open(connection, progress: null);
+        connection = database.ConnectionString;
+        await new Migrator().MigrateAsync(connection, null, CancellationToken.None);
+        await using var dataSource = NpgsqlDataSource.Create(connection);
+        var provider = new BuiltinEmbeddingProvider();
+        var texts = SampleTexts.Create(batch);
+        var vectors = await provider.EmbedAsync(texts, CancellationToken.None);
+        var rows = await InsertMemoriesAsync(dataSource, texts, provider.Model);
 
-            var stores = new Dictionary<VectorTransfer, EmbedStore>
-            {
-                [VectorTransfer.Binary] = new(provider.Model, provider.Dimension, VectorTransfer.Binary),
-                [VectorTransfer.Text] = new(provider.Model, provider.Dimension, VectorTransfer.Text),
-            };
-            var times = stores.Keys.ToDictionary(k => k, _ => new List<double>());
-            var ids = rows.Select(r => r.Id).ToList();
-            await using var conn = await dataSource.OpenConnectionAsync();
-            for (var i = 0; i < iterations + 10; i++)
-            {
-                foreach (var (transfer, store) in stores)
-                {
-                    await using var tx = await conn.BeginTransactionAsync();
-                    var started = Stopwatch.GetTimestamp();
-                    await store.WriteMemoriesAsync(conn, rows, vectors, ids, CancellationToken.None);
-                    var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-                    await tx.RollbackAsync();
-                    if (i >= 10) times[transfer].Add(elapsed); // the first ten warm up plans and caches
-                }
-            }
-            foreach (var (transfer, list) in times)
-            {
-                list.Sort();
-                var median = list[list.Count / 2];
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{transfer,-6}: median {median:F2} ms per batch of {batch} ({batch / median * 1000:F0} vectors/s), p10 {list[list.Count / 10]:F2} ms, p90 {list[list.Count * 9 / 10]:F2} ms"));
-            }
-            return 0;
-        }
-        finally
+        var stores = new Dictionary<VectorTransfer, EmbedStore>
         {
-            cluster?.Stop(immediate: true);
-            if (dataDir is not null)
+            [VectorTransfer.Binary] = new(provider.Model, provider.Dimension, VectorTransfer.Binary),
+            [VectorTransfer.Text] = new(provider.Model, provider.Dimension, VectorTransfer.Text),
+        };
+        var times = stores.Keys.ToDictionary(k => k, _ => new List<double>());
+        var ids = rows.Select(r => r.Id).ToList();
+        await using var conn = await dataSource.OpenConnectionAsync();
+        for (var i = 0; i < iterations + 10; i++)
+        {
+            foreach (var (transfer, store) in stores)
             {
-                try
-                {
-                    Directory.Delete(dataDir, recursive: true);
-                }
-                catch (IOException)
-                {
-                }
+                await using var tx = await conn.BeginTransactionAsync();
+                var started = Stopwatch.GetTimestamp();
+                await store.WriteMemoriesAsync(conn, rows, vectors, ids, CancellationToken.None);
+                var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                await tx.RollbackAsync();
+                if (i >= 10) times[transfer].Add(elapsed); // the first ten warm up plans and caches
             }
         }
+        foreach (var (transfer, list) in times)
+        {
+            list.Sort();
+            var median = list[list.Count / 2];
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{transfer,-6}: median {median:F2} ms per batch of {batch} ({batch / median * 1000:F0} vectors/s), p10 {list[list.Count / 10]:F2} ms, p90 {list[list.Count * 9 / 10]:F2} ms"));
+        }
+        return 0;
     }
 
     private static async Task<List<ClaimedMemory>> InsertMemoriesAsync(NpgsqlDataSource dataSource, string[] texts, string model)

@@ -1,11 +1,8 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using MemorySql.Testing;
 
 namespace MemorySql.Embeddings.Tests;
 
@@ -14,40 +11,19 @@ internal sealed record FakeRequest(int Number, string PathAndQuery, string? Auth
     string? Model, string[] Input, int? Dimensions, string? EncodingFormat, TimeSpan ArrivedAt);
 
 /// <summary>What the script answers.</summary>
-internal sealed record FakeResponse(int Status, string Body, IReadOnlyDictionary<string, string>? Headers = null);
+internal sealed record FakeResponse(int Status, string Body, IReadOnlyDictionary<string, string>? Headers = null) : IFakeHttpReply;
 
 /// <summary>
 /// A real HTTP server (HttpListener on 127.0.0.1) that speaks the OpenAI embeddings API as a script
 /// tells it: correct answers, slow ones, errors, rate limits, garbage. Counts requests and the most
 /// requests it had in flight at once.
 /// </summary>
-internal sealed class FakeEmbeddingServer : IAsyncDisposable
+internal sealed class FakeEmbeddingServer(Func<FakeRequest, CancellationToken, Task<FakeResponse>> script)
+    : FakeHttpServer<FakeRequest, FakeResponse>(script)
 {
-    private readonly HttpListener _listener = new();
-    private readonly Func<FakeRequest, CancellationToken, Task<FakeResponse>> _script;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly Stopwatch _clock = Stopwatch.StartNew();
-    private readonly Task _loop;
-    private int _requestCount;
-    private int _inFlight;
-    private int _maxInFlight;
-
-    public FakeEmbeddingServer(Func<FakeRequest, CancellationToken, Task<FakeResponse>> script)
-    {
-        _script = script;
-        Port = FreePort();
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}/");
-        _listener.Start();
-        _loop = Task.Run(AcceptLoopAsync);
-    }
-
     public FakeEmbeddingServer(Func<FakeRequest, FakeResponse> script) : this((r, _) => Task.FromResult(script(r))) { }
 
-    public int Port { get; }
-    public string BaseUrl => $"http://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}/v1";
-    public int RequestCount => Volatile.Read(ref _requestCount);
-    public int MaxInFlight => Volatile.Read(ref _maxInFlight);
-    public ConcurrentQueue<FakeRequest> Requests { get; } = new();
+    public ConcurrentQueue<FakeRequest> Requests => Received;
 
     /// <summary>A correct response: one vector per input (not normalised, to show the provider normalises), indexes in the given order.</summary>
     public static FakeResponse Embeddings(FakeRequest request, int dimension, bool reverse = false, int? overrideLength = null)
@@ -96,73 +72,7 @@ internal sealed class FakeEmbeddingServer : IAsyncDisposable
         return vector.Select(v => v / norm).ToArray();
     }
 
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stopping.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception) when (_stopping.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (HttpListenerException)
-            {
-                return;
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-            _ = Task.Run(() => HandleAsync(context));
-        }
-    }
-
-    private async Task HandleAsync(HttpListenerContext context)
-    {
-        var inFlight = Interlocked.Increment(ref _inFlight);
-        UpdateMax(inFlight);
-        try
-        {
-            var number = Interlocked.Increment(ref _requestCount);
-            string body;
-            using (var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8))
-                body = await reader.ReadToEndAsync();
-            var request = Parse(number, context.Request, body);
-            Requests.Enqueue(request);
-            FakeResponse response;
-            try
-            {
-                response = await _script(request, _stopping.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                context.Response.Abort();
-                return;
-            }
-            context.Response.StatusCode = response.Status;
-            context.Response.ContentType = "application/json";
-            foreach (var (name, value) in response.Headers ?? new Dictionary<string, string>())
-                context.Response.Headers[name] = value;
-            var bytes = Encoding.UTF8.GetBytes(response.Body);
-            context.Response.ContentLength64 = bytes.Length;
-            await context.Response.OutputStream.WriteAsync(bytes);
-            context.Response.Close();
-        }
-        catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException)
-        {
-            // The client gave up (timeout, cancellation) or the server is stopping.
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _inFlight);
-        }
-    }
-
-    private FakeRequest Parse(int number, HttpListenerRequest request, string body)
+    protected override FakeRequest Parse(int number, HttpListenerRequest request, string body, TimeSpan arrivedAt)
     {
         string? model = null;
         string[] input = [];
@@ -182,39 +92,6 @@ internal sealed class FakeEmbeddingServer : IAsyncDisposable
             // Recorded with empty fields; the test will notice.
         }
         return new FakeRequest(number, request.Url!.PathAndQuery, request.Headers["Authorization"], request.Headers["api-key"],
-            model, input, dimensions, encoding, _clock.Elapsed);
-    }
-
-    private void UpdateMax(int value)
-    {
-        var current = Volatile.Read(ref _maxInFlight);
-        while (value > current)
-        {
-            var seen = Interlocked.CompareExchange(ref _maxInFlight, value, current);
-            if (seen == current) return;
-            current = seen;
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var socket = new TcpListener(IPAddress.Loopback, 0);
-        socket.Start();
-        return ((IPEndPoint)socket.LocalEndpoint).Port;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stopping.CancelAsync();
-        _listener.Stop();
-        _listener.Close();
-        try
-        {
-            await _loop;
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        _stopping.Dispose();
+            model, input, dimensions, encoding, arrivedAt);
     }
 }

@@ -16,15 +16,9 @@ public sealed class JdbcClientTests : IClassFixture<MemoryProxyFixture>
 
     private async Task<(JsonElement Report, Testing.TestRole Workspace)> RunAsync(string scenario)
     {
-        var workspace = await _db.NewWorkspaceAsync("jdbc_" + scenario);
         var classPath = await ClientRuntimes.JavaClassPathAsync();
-        var env = _db.Endpoint(workspace).Environment(direct: _db.Endpoint(workspace, direct: true));
-        var result = await ExternalProcess.RunAsync("java", ["-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", classPath, "JdbcClient", scenario], env);
-        return (result.Report(), workspace);
+        return await _db.RunClientAsync("jdbc_" + scenario, "java", ["-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", classPath, "JdbcClient", scenario]);
     }
-
-    private Task AssertWrittenAreEmbeddedAsync(JsonElement report, Testing.TestRole workspace) =>
-        _db.AssertEmbeddedByTheProxyAsync(workspace, Strings(report.GetProperty("written")));
 
     private static void AssertEveryRunRecallsItsOwnText(JsonElement report)
     {
@@ -44,7 +38,7 @@ public sealed class JdbcClientTests : IClassFixture<MemoryProxyFixture>
         var (report, workspace) = await RunAsync("prepare_threshold_default");
         Assert.Equal(5, report.GetProperty("prepare_threshold").GetInt32());
         AssertEveryRunRecallsItsOwnText(report);
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -53,7 +47,7 @@ public sealed class JdbcClientTests : IClassFixture<MemoryProxyFixture>
         var (report, workspace) = await RunAsync("prepare_threshold_1");
         Assert.Equal(1, report.GetProperty("prepare_threshold").GetInt32());
         AssertEveryRunRecallsItsOwnText(report);
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -66,7 +60,7 @@ public sealed class JdbcClientTests : IClassFixture<MemoryProxyFixture>
         Assert.Equal(2, report.GetProperty("recall_parameter_count_server_prepared").GetInt32());
         Assert.Equal(2, report.GetProperty("remember_parameter_types").GetArrayLength());
         AssertVector(report.GetProperty("recall"), "Dana prefers window seats on long flights");
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -78,7 +72,7 @@ public sealed class JdbcClientTests : IClassFixture<MemoryProxyFixture>
         Assert.All(ids, id => Assert.True(Guid.TryParse(id, out _), $"'{id}' is not a memory id"));
         Assert.True(Guid.TryParse(report.GetProperty("escape_id").GetString(), out _), "the {call} escape returned no id: " + report);
         AssertVector(report.GetProperty("recall"), "Dana prefers window seats on long flights");
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -87,7 +81,7 @@ public sealed class JdbcClientTests : IClassFixture<MemoryProxyFixture>
         var (report, workspace) = await RunAsync("batch");
         Assert.Equal(5, report.GetProperty("batch_counts").GetArrayLength());
         AssertVector(report.GetProperty("recall"), "The quarterly report is due on the first Monday of April");
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
         Assert.Equal(5, (await _db.StoredMemoriesAsync(workspace)).Count);
     }
 
@@ -99,7 +93,7 @@ public sealed class JdbcClientTests : IClassFixture<MemoryProxyFixture>
         AssertVector(report.GetProperty("recall_inside"), undone);
         Assert.DoesNotContain(undone, Contents(report.GetProperty("recall_after")));
         Assert.DoesNotContain(await _db.StoredMemoriesAsync(workspace), m => m.Content == undone);
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -109,7 +103,7 @@ public sealed class JdbcClientTests : IClassFixture<MemoryProxyFixture>
         foreach (var run in report.GetProperty("runs").EnumerateArray())
             AssertExactMatch(run.GetProperty("recall"), run.GetProperty("query").GetString()!);
         Assert.Empty(Strings(report.GetProperty("prepared_statements"))); // nothing went through Parse
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -120,7 +114,7 @@ public sealed class JdbcClientTests : IClassFixture<MemoryProxyFixture>
         Assert.Equal(6, rows.GetArrayLength());
         AssertVector(rows);
         Assert.Contains("Lisbon is the city Dana usually flies from", Contents(rows).Take(2));
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -134,7 +128,7 @@ public sealed class JdbcClientTests : IClassFixture<MemoryProxyFixture>
         Assert.Equal(direct.GetProperty("message").GetString(), proxied.GetProperty("message").GetString());
         Assert.Equal(direct.GetProperty("stored").GetInt64(), proxied.GetProperty("stored").GetInt64());
         AssertExactMatch(proxied.GetProperty("recall"), "Backups of the billing database run every night at two");
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -143,6 +137,6 @@ public sealed class JdbcClientTests : IClassFixture<MemoryProxyFixture>
         var (report, workspace) = await RunAsync("direct_control");
         AssertVector(report.GetProperty("recall"), "Dana prefers window seats on long flights");
         AssertLexicalFallback(report.GetProperty("direct"));
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 }

@@ -16,16 +16,10 @@ public sealed class NodePostgresClientTests : IClassFixture<MemoryProxyFixture>
 
     private async Task<(JsonElement Report, Testing.TestRole Workspace)> RunAsync(string scenario)
     {
-        var workspace = await _db.NewWorkspaceAsync("js_" + scenario);
         var node = await ClientRuntimes.NodeAsync();
         var folder = ClientRuntimes.ClientsFolder("node");
-        var env = _db.Endpoint(workspace).Environment(direct: _db.Endpoint(workspace, direct: true));
-        var result = await ExternalProcess.RunAsync(node, [Path.Combine(folder, "pg_client.js"), scenario], env, workingDirectory: folder);
-        return (result.Report(), workspace);
+        return await _db.RunClientAsync("js_" + scenario, node, [Path.Combine(folder, "pg_client.js"), scenario], workingDirectory: folder);
     }
-
-    private Task AssertWrittenAreEmbeddedAsync(JsonElement report, Testing.TestRole workspace) =>
-        _db.AssertEmbeddedByTheProxyAsync(workspace, Strings(report.GetProperty("written")));
 
     [Fact]
     public async Task NodePg_DollarParameters_RememberAndRecallUseTheProxysVector()
@@ -33,7 +27,7 @@ public sealed class NodePostgresClientTests : IClassFixture<MemoryProxyFixture>
         var (report, workspace) = await RunAsync("parameters");
         AssertVector(report.GetProperty("recall"), "Dana prefers window seats on long flights");
         Assert.Equal(4, report.GetProperty("ids").EnumerateArray().Select(e => e.GetString()).Distinct().Count());
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -46,7 +40,7 @@ public sealed class NodePostgresClientTests : IClassFixture<MemoryProxyFixture>
         // Parsed once under its name (as the proxy rewrote it), then only bound.
         Assert.Contains("recall_top", Strings(report.GetProperty("prepared_names")));
         Assert.Contains(Strings(report.GetProperty("prepared_statements")), s => s.Contains("_embedding =>", StringComparison.Ordinal));
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -56,7 +50,7 @@ public sealed class NodePostgresClientTests : IClassFixture<MemoryProxyFixture>
         Assert.Equal(3, report.GetProperty("result_count").GetInt32());
         Assert.Equal(["CALL", "CALL", "SELECT"], Strings(report.GetProperty("commands")));
         AssertVector(report.GetProperty("recall"), "Lisbon is the city Dana usually flies from");
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -67,7 +61,7 @@ public sealed class NodePostgresClientTests : IClassFixture<MemoryProxyFixture>
         AssertVector(report.GetProperty("recall_inside"), undone);
         Assert.DoesNotContain(undone, Contents(report.GetProperty("recall_after")));
         Assert.DoesNotContain(await _db.StoredMemoriesAsync(workspace), m => m.Content == undone);
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -78,7 +72,7 @@ public sealed class NodePostgresClientTests : IClassFixture<MemoryProxyFixture>
         var runs = report.GetProperty("runs").EnumerateArray().ToList();
         Assert.Equal(12, runs.Count);
         foreach (var run in runs) AssertExactMatch(run.GetProperty("recall"), run.GetProperty("query").GetString()!);
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -90,7 +84,7 @@ public sealed class NodePostgresClientTests : IClassFixture<MemoryProxyFixture>
         AssertVector(report.GetProperty("recall"), "The office cat is called Pixel and sleeps on the printer");
         var stored = await _db.StoredMemoriesAsync(workspace);
         Assert.DoesNotContain(stored, m => Strings(report.GetProperty("lost")).Contains(m.Content));
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -99,6 +93,6 @@ public sealed class NodePostgresClientTests : IClassFixture<MemoryProxyFixture>
         var (report, workspace) = await RunAsync("direct_control");
         AssertVector(report.GetProperty("recall"), "Dana prefers window seats on long flights");
         AssertLexicalFallback(report.GetProperty("direct"));
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 }

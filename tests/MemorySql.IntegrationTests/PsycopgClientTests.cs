@@ -16,16 +16,10 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
 
     private async Task<(JsonElement Report, Testing.TestRole Workspace)> RunAsync(string scenario)
     {
-        var workspace = await _db.NewWorkspaceAsync("py_" + scenario);
         var python = await ClientRuntimes.PythonAsync();
         var script = Path.Combine(ClientRuntimes.ClientsFolder("python"), "psycopg_client.py");
-        var env = _db.Endpoint(workspace).Environment(direct: _db.Endpoint(workspace, direct: true));
-        var result = await ExternalProcess.RunAsync(python, [script, scenario], env);
-        return (result.Report(), workspace);
+        return await _db.RunClientAsync("py_" + scenario, python, [script, scenario]);
     }
-
-    private Task AssertWrittenAreEmbeddedAsync(JsonElement report, Testing.TestRole workspace) =>
-        _db.AssertEmbeddedByTheProxyAsync(workspace, Strings(report.GetProperty("written")));
 
     [Fact]
     public async Task Psycopg_ServerSideParameters_RememberRecallReviseReflectUseTheProxysVector()
@@ -36,7 +30,7 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
         Assert.True(Guid.TryParse(report.GetProperty("revised_id").GetString(), out _));
         Assert.Contains("vector", Strings(report.GetProperty("reflect_signals")));
         Assert.True(report.GetProperty("reflect_sources").GetInt32() > 0);
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
         var stored = await _db.StoredMemoriesAsync(workspace);
         Assert.Equal("superseded", Assert.Single(stored, m => m.Content == "The quarterly report is due on the first Monday of April").Status);
     }
@@ -51,7 +45,7 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
         var prepared = Strings(report.GetProperty("prepared_statements"));
         Assert.True(prepared.Count(s => s.Contains("recall(", StringComparison.Ordinal) && s.Contains("_embedding =>", StringComparison.Ordinal)) >= 2,
             "expected the explicit and the auto-prepared recall on the server: " + string.Join(" | ", prepared));
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -64,7 +58,7 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
         foreach (var run in report.GetProperty("prepared_runs").EnumerateArray())
             AssertExactMatch(run.GetProperty("recall"), run.GetProperty("query").GetString()!);
         Assert.Contains(Strings(report.GetProperty("prepared_statements")), s => s.Contains("_embedding =>", StringComparison.Ordinal));
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -75,7 +69,7 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
         Assert.Equal(5, rows.GetArrayLength());
         AssertVector(rows);
         Assert.Contains("Lisbon is the city Dana usually flies from", Contents(rows).Take(2));
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -83,7 +77,7 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
     {
         var (report, workspace) = await RunAsync("executemany");
         AssertVector(report.GetProperty("recall"), "The office cat is called Pixel and sleeps on the printer");
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
         Assert.Equal(4, (await _db.StoredMemoriesAsync(workspace)).Count);
     }
 
@@ -94,7 +88,7 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
         AssertVector(report.GetProperty("copy_out"), "Backups of the billing database run every night at two");
         Assert.Equal(2, report.GetProperty("copied_in").GetArrayLength());
         AssertVector(report.GetProperty("recall"), "Standup meetings start at nine thirty sharp");
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -106,7 +100,7 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
         var self = Assert.Single(received, n => n.GetProperty("payload").GetString() == "self");
         Assert.Equal(report.GetProperty("listener_pid").GetInt32(), self.GetProperty("pid").GetInt32());
         AssertVector(report.GetProperty("recall"), "Dana prefers window seats on long flights");
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -118,7 +112,7 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
         Assert.DoesNotContain(undone, Contents(report.GetProperty("recall_after")));
         var stored = await _db.StoredMemoriesAsync(workspace);
         Assert.DoesNotContain(stored, m => m.Content == undone);
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -129,7 +123,7 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
         AssertVector(report.GetProperty("recall"), "Dana prefers window seats on long flights");
         var stored = await _db.StoredMemoriesAsync(workspace);
         Assert.DoesNotContain(stored, m => m.Content == report.GetProperty("lost").GetString());
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -139,7 +133,7 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
         Assert.Contains("''", report.GetProperty("sent_example").GetString(), StringComparison.Ordinal); // a literal in the SQL, not a parameter
         foreach (var run in report.GetProperty("runs").EnumerateArray())
             AssertExactMatch(run.GetProperty("recall"), run.GetProperty("query").GetString()!);
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -148,7 +142,7 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
         var (report, workspace) = await RunAsync("binary_parameters");
         foreach (var run in report.GetProperty("runs").EnumerateArray())
             AssertExactMatch(run.GetProperty("recall"), run.GetProperty("query").GetString()!);
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -167,7 +161,7 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
             .ToList();
         Assert.True(differences.Count == 0, "outcomes differ from PostgreSQL's:\n" + string.Join("\n", differences));
         AssertExactMatch(report.GetProperty("recall"), "Dana prefers window seats on long flights");
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -177,7 +171,7 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
         Assert.Equal([150_000, 150_000], report.GetProperty("lengths").EnumerateArray().Select(e => e.GetInt32()));
         foreach (var run in report.GetProperty("runs").EnumerateArray())
             AssertExactMatch(run.GetProperty("recall"), run.GetProperty("query").GetString()!);
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 
     [Fact]
@@ -219,6 +213,6 @@ public sealed class PsycopgClientTests : IClassFixture<MemoryProxyFixture>
         var (report, workspace) = await RunAsync("direct_control");
         AssertVector(report.GetProperty("recall"), "Dana prefers window seats on long flights");
         AssertLexicalFallback(report.GetProperty("direct"));
-        await AssertWrittenAreEmbeddedAsync(report, workspace);
+        await _db.AssertWrittenAreEmbeddedAsync(report, workspace);
     }
 }

@@ -1,9 +1,5 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -39,7 +35,7 @@ public sealed record LlmCall(int Number, string PathAndQuery, string? Authorizat
 }
 
 /// <summary>What the script answers.</summary>
-public sealed record LlmReply(int Status, string Body, IReadOnlyDictionary<string, string>? Headers = null)
+public sealed record LlmReply(int Status, string Body, IReadOnlyDictionary<string, string>? Headers = null) : IFakeHttpReply
 {
     /// <summary>A chat completion whose message content is <paramref name="content"/>, with the usage the test chooses.</summary>
     public static LlmReply Chat(string content, int promptTokens = 100, int completionTokens = 20, string finishReason = "stop", string? model = null) =>
@@ -69,133 +65,25 @@ public sealed record LlmReply(int Status, string Body, IReadOnlyDictionary<strin
 /// it: deterministic answers, slow ones, errors, rate limits, invalid JSON. The client under test is the real
 /// provider. Counts requests and the most it had in flight at once.
 /// </summary>
-public sealed class FakeLlmServer : IAsyncDisposable
+public sealed class FakeLlmServer(Func<LlmCall, CancellationToken, Task<LlmReply>> script)
+    : FakeHttpServer<LlmCall, LlmReply>(script)
 {
-    private readonly HttpListener _listener = new();
-    private readonly Func<LlmCall, CancellationToken, Task<LlmReply>> _script;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly Stopwatch _clock = Stopwatch.StartNew();
-    private readonly Task _loop;
-    private int _requestCount;
-    private int _inFlight;
-    private int _maxInFlight;
-
-    public FakeLlmServer(Func<LlmCall, CancellationToken, Task<LlmReply>> script)
-    {
-        _script = script;
-        Port = FreePort();
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}/");
-        _listener.Start();
-        _loop = Task.Run(AcceptLoopAsync);
-    }
-
     public FakeLlmServer(Func<LlmCall, LlmReply> script) : this((c, _) => Task.FromResult(script(c))) { }
 
-    public int Port { get; }
-    public string BaseUrl => $"http://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}/v1";
-    public int RequestCount => Volatile.Read(ref _requestCount);
-    public int MaxInFlight => Volatile.Read(ref _maxInFlight);
-    public ConcurrentQueue<LlmCall> Calls { get; } = new();
+    public ConcurrentQueue<LlmCall> Calls => Received;
 
-    private async Task AcceptLoopAsync()
+    protected override LlmCall Parse(int number, HttpListenerRequest request, string body, TimeSpan arrivedAt)
     {
-        while (!_stopping.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException || _stopping.IsCancellationRequested)
-            {
-                return;
-            }
-            _ = Task.Run(() => HandleAsync(context));
-        }
-    }
-
-    private async Task HandleAsync(HttpListenerContext context)
-    {
-        var inFlight = Interlocked.Increment(ref _inFlight);
-        UpdateMax(inFlight);
+        JsonElement json;
         try
         {
-            var number = Interlocked.Increment(ref _requestCount);
-            string body;
-            using (var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8))
-                body = await reader.ReadToEndAsync();
-            JsonElement json;
-            try
-            {
-                using var document = JsonDocument.Parse(body);
-                json = document.RootElement.Clone();
-            }
-            catch (JsonException)
-            {
-                json = JsonDocument.Parse("{}").RootElement.Clone();
-            }
-            var call = new LlmCall(number, context.Request.Url!.PathAndQuery, context.Request.Headers["Authorization"], context.Request.Headers["api-key"],
-                json, _clock.Elapsed);
-            Calls.Enqueue(call);
-            LlmReply reply;
-            try
-            {
-                reply = await _script(call, _stopping.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                context.Response.Abort();
-                return;
-            }
-            context.Response.StatusCode = reply.Status;
-            context.Response.ContentType = "application/json";
-            foreach (var (name, value) in reply.Headers ?? new Dictionary<string, string>())
-                context.Response.Headers[name] = value;
-            var bytes = Encoding.UTF8.GetBytes(reply.Body);
-            context.Response.ContentLength64 = bytes.Length;
-            await context.Response.OutputStream.WriteAsync(bytes);
-            context.Response.Close();
+            using var document = JsonDocument.Parse(body);
+            json = document.RootElement.Clone();
         }
-        catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException)
+        catch (JsonException)
         {
-            // The client gave up (timeout, cancellation) or the server is stopping.
+            json = JsonDocument.Parse("{}").RootElement.Clone();
         }
-        finally
-        {
-            Interlocked.Decrement(ref _inFlight);
-        }
-    }
-
-    private void UpdateMax(int value)
-    {
-        var current = Volatile.Read(ref _maxInFlight);
-        while (value > current)
-        {
-            var seen = Interlocked.CompareExchange(ref _maxInFlight, value, current);
-            if (seen == current) return;
-            current = seen;
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var socket = new TcpListener(IPAddress.Loopback, 0);
-        socket.Start();
-        return ((IPEndPoint)socket.LocalEndpoint).Port;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stopping.CancelAsync();
-        _listener.Stop();
-        _listener.Close();
-        try
-        {
-            await _loop;
-        }
-        catch (Exception e) when (e is HttpListenerException or ObjectDisposedException)
-        {
-        }
-        _stopping.Dispose();
+        return new LlmCall(number, request.Url!.PathAndQuery, request.Headers["Authorization"], request.Headers["api-key"], json, arrivedAt);
     }
 }

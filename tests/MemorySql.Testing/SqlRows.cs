@@ -20,7 +20,7 @@ public static class SqlRows
     public static async Task<T?> ScalarAsync<T>(this NpgsqlConnection connection, string sql, params object?[] args)
     {
         await using var cmd = new NpgsqlCommand(sql, connection);
-        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
+        AddArguments(cmd, args);
         var result = await cmd.ExecuteScalarAsync();
         return result is null or DBNull ? default : (T)result;
     }
@@ -28,7 +28,7 @@ public static class SqlRows
     public static async Task<T?> ScalarAsync<T>(this NpgsqlDataSource dataSource, string sql, params object?[] args)
     {
         await using var cmd = dataSource.CreateCommand(sql);
-        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
+        AddArguments(cmd, args);
         var result = await cmd.ExecuteScalarAsync();
         return result is null or DBNull ? default : (T)result;
     }
@@ -36,7 +36,14 @@ public static class SqlRows
     public static async Task ExecAsync(this NpgsqlConnection connection, string sql, params object?[] args)
     {
         await using var cmd = new NpgsqlCommand(sql, connection);
-        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
+        AddArguments(cmd, args);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    public static async Task ExecAsync(this NpgsqlDataSource dataSource, string sql, params object?[] args)
+    {
+        await using var cmd = dataSource.CreateCommand(sql);
+        AddArguments(cmd, args);
         await cmd.ExecuteNonQueryAsync();
     }
 
@@ -44,20 +51,20 @@ public static class SqlRows
     public static async Task<PostgresException> FailsAsync(this NpgsqlDataSource dataSource, string sql, params object?[] args)
     {
         await using var cmd = dataSource.CreateCommand(sql);
-        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
+        AddArguments(cmd, args);
         return await Xunit.Assert.ThrowsAsync<PostgresException>(() => cmd.ExecuteNonQueryAsync());
     }
 
     public static async Task<PostgresException> FailsAsync(this NpgsqlConnection connection, string sql, params object?[] args)
     {
         await using var cmd = new NpgsqlCommand(sql, connection);
-        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
+        AddArguments(cmd, args);
         return await Xunit.Assert.ThrowsAsync<PostgresException>(() => cmd.ExecuteNonQueryAsync());
     }
 
     private static async Task<List<Dictionary<string, object?>>> ReadAsync(NpgsqlCommand cmd, object?[] args)
     {
-        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
+        AddArguments(cmd, args);
         var rows = new List<Dictionary<string, object?>>();
         await using var reader = await cmd.ExecuteReaderAsync();
         while (await reader.ReadAsync())
@@ -67,5 +74,11 @@ public static class SqlRows
             rows.Add(row);
         }
         return rows;
+    }
+
+    /// <summary>$1, $2, … in order; a null argument is sent as SQL NULL.</summary>
+    private static void AddArguments(NpgsqlCommand cmd, object?[] args)
+    {
+        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
     }
 }

@@ -80,18 +80,8 @@ public class TestDatabase : IAsyncLifetime
     }
 
     /// <summary>Runs SQL as the admin and returns the first column of the first row.</summary>
-    public async Task<T?> ScalarAsync<T>(string sql, params object?[] args)
-    {
-        await using var cmd = Admin.CreateCommand(sql);
-        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
-        var result = await cmd.ExecuteScalarAsync();
-        return result is null or DBNull ? default : (T)result;
-    }
+    public Task<T?> ScalarAsync<T>(string sql, params object?[] args) => Admin.ScalarAsync<T>(sql, args);
 
-    public async Task ExecuteAsync(string sql, params object?[] args)
-    {
-        await using var cmd = Admin.CreateCommand(sql);
-        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
-        await cmd.ExecuteNonQueryAsync();
-    }
+    /// <summary>Runs SQL as the admin.</summary>
+    public Task ExecuteAsync(string sql, params object?[] args) => Admin.ExecAsync(sql, args);
 }

@@ -32,18 +32,9 @@ public sealed class TestRole
         return connection;
     }
 
-    public async Task<T?> ScalarAsync<T>(string sql, params object?[] args)
-    {
-        await using var cmd = DataSource.CreateCommand(sql);
-        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
-        var result = await cmd.ExecuteScalarAsync();
-        return result is null or DBNull ? default : (T)result;
-    }
+    /// <summary>Runs SQL as this role and returns the first column of the first row.</summary>
+    public Task<T?> ScalarAsync<T>(string sql, params object?[] args) => DataSource.ScalarAsync<T>(sql, args);
 
-    public async Task ExecuteAsync(string sql, params object?[] args)
-    {
-        await using var cmd = DataSource.CreateCommand(sql);
-        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
-        await cmd.ExecuteNonQueryAsync();
-    }
+    /// <summary>Runs SQL as this role.</summary>
+    public Task ExecuteAsync(string sql, params object?[] args) => DataSource.ExecAsync(sql, args);
 }

@@ -57,14 +57,8 @@ internal sealed class CheckWorker : QueueWorker
     private static QueueWorkerPacing Pacing(CheckWorkerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var errors = options.Validate();
-        if (errors.Count > 0) throw new ArgumentException("invalid check worker configuration: " + string.Join("; ", errors), nameof(options));
-        return new QueueWorkerPacing
-        {
-            PollInterval = TimeSpan.FromSeconds(options.PollIntervalSeconds),
-            Concurrency = options.Concurrency,
-            ErrorBackoff = new Backoff(TimeSpan.FromSeconds(Math.Min(1, options.RetryBaseSeconds)), TimeSpan.FromSeconds(Math.Min(60, options.RetryMaxSeconds))),
-        };
+        QueueWorkerPacing.ThrowIfInvalid("check", options.Validate(), nameof(options));
+        return QueueWorkerPacing.WithRetries(options.PollIntervalSeconds, options.Concurrency, options.RetryBaseSeconds, options.RetryMaxSeconds);
     }
 
     protected override async Task InitializeAsync(CancellationToken cancellationToken)

@@ -23,6 +23,25 @@ internal sealed record QueueWorkerPacing
     public Backoff ErrorBackoff { get; init; } = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60));
     /// <summary>How often the queue depth is counted while the queue drains.</summary>
     public TimeSpan DepthInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The pacing of a worker that retries its rows with backoff between <paramref name="retryBaseSeconds"/> and
+    /// <paramref name="retryMaxSeconds"/>: its loop backs off the same way after a failed batch, but starts at 1 s at
+    /// the most and waits 60 s at the longest, so an outage that ends is noticed soon whatever the rows' backoff.
+    /// </summary>
+    public static QueueWorkerPacing WithRetries(double pollIntervalSeconds, int concurrency, double retryBaseSeconds, double retryMaxSeconds) => new()
+    {
+        PollInterval = TimeSpan.FromSeconds(pollIntervalSeconds),
+        Concurrency = concurrency,
+        ErrorBackoff = new Backoff(TimeSpan.FromSeconds(Math.Min(1, retryBaseSeconds)), TimeSpan.FromSeconds(Math.Min(60, retryMaxSeconds))),
+    };
+
+    /// <summary>Refuses a worker's options with every problem their Validate() found, each naming its key.</summary>
+    /// <exception cref="ArgumentException">Thrown for <paramref name="paramName"/> when <paramref name="errors"/> is not empty.</exception>
+    public static void ThrowIfInvalid(string worker, IReadOnlyList<string> errors, string paramName)
+    {
+        if (errors.Count > 0) throw new ArgumentException($"invalid {worker} worker configuration: " + string.Join("; ", errors), paramName);
+    }
 }
 
 /// <summary>

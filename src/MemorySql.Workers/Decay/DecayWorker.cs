@@ -35,8 +35,7 @@ internal sealed class DecayWorker : QueueWorker
     private static QueueWorkerPacing Pacing(DecayWorkerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var errors = options.Validate();
-        if (errors.Count > 0) throw new ArgumentException("invalid decay worker configuration: " + string.Join("; ", errors), nameof(options));
+        QueueWorkerPacing.ThrowIfInvalid("decay", options.Validate(), nameof(options));
         // One loop: a pass is a walk with a position, not a queue to share.
         return new QueueWorkerPacing { PollInterval = TimeSpan.FromSeconds(options.IntervalSeconds), Concurrency = 1 };
     }

@@ -46,14 +46,8 @@ internal sealed class EmbedWorker : QueueWorker
     private static QueueWorkerPacing Pacing(EmbedWorkerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var errors = options.Validate();
-        if (errors.Count > 0) throw new ArgumentException("invalid embed worker configuration: " + string.Join("; ", errors), nameof(options));
-        return new QueueWorkerPacing
-        {
-            PollInterval = TimeSpan.FromSeconds(options.PollIntervalSeconds),
-            Concurrency = options.Concurrency,
-            ErrorBackoff = new Backoff(TimeSpan.FromSeconds(Math.Min(1, options.RetryBaseSeconds)), TimeSpan.FromSeconds(Math.Min(60, options.RetryMaxSeconds))),
-        };
+        QueueWorkerPacing.ThrowIfInvalid("embed", options.Validate(), nameof(options));
+        return QueueWorkerPacing.WithRetries(options.PollIntervalSeconds, options.Concurrency, options.RetryBaseSeconds, options.RetryMaxSeconds);
     }
 
     /// <summary>Registers the model (memory.register_model is idempotent), so its rows get queued and indexed.</summary>

@@ -49,14 +49,8 @@ internal sealed class ExtractionWorker : QueueWorker
     private static QueueWorkerPacing Pacing(ExtractionWorkerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var errors = options.Validate();
-        if (errors.Count > 0) throw new ArgumentException("invalid extraction worker configuration: " + string.Join("; ", errors), nameof(options));
-        return new QueueWorkerPacing
-        {
-            PollInterval = TimeSpan.FromSeconds(options.PollIntervalSeconds),
-            Concurrency = options.Concurrency,
-            ErrorBackoff = new Backoff(TimeSpan.FromSeconds(Math.Min(1, options.RetryBaseSeconds)), TimeSpan.FromSeconds(Math.Min(60, options.RetryMaxSeconds))),
-        };
+        QueueWorkerPacing.ThrowIfInvalid("extraction", options.Validate(), nameof(options));
+        return QueueWorkerPacing.WithRetries(options.PollIntervalSeconds, options.Concurrency, options.RetryBaseSeconds, options.RetryMaxSeconds);
     }
 
     /// <summary>Checks that the schema has the extraction queue (migrations applied).</summary>

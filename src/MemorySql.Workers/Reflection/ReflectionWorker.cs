@@ -43,14 +43,8 @@ internal sealed class ReflectionWorker : QueueWorker
     private static QueueWorkerPacing Pacing(ReflectionWorkerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var errors = options.Validate();
-        if (errors.Count > 0) throw new ArgumentException("invalid reflection worker configuration: " + string.Join("; ", errors), nameof(options));
-        return new QueueWorkerPacing
-        {
-            PollInterval = TimeSpan.FromSeconds(options.IntervalSeconds),
-            Concurrency = options.Concurrency,
-            ErrorBackoff = new Backoff(TimeSpan.FromSeconds(Math.Min(1, options.RetryBaseSeconds)), TimeSpan.FromSeconds(Math.Min(60, options.RetryMaxSeconds))),
-        };
+        QueueWorkerPacing.ThrowIfInvalid("reflection", options.Validate(), nameof(options));
+        return QueueWorkerPacing.WithRetries(options.IntervalSeconds, options.Concurrency, options.RetryBaseSeconds, options.RetryMaxSeconds);
     }
 
     protected override async Task InitializeAsync(CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using MemorySql.Embeddings;
 using MemorySql.Proxy;
 using MemorySql.Testing;
@@ -84,6 +85,24 @@ public sealed class MemoryProxyFixture : TestDatabase
             rows.Add(new StoredMemory(reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetFieldValue<float[]>(2)));
         return rows;
     }
+
+    /// <summary>
+    /// Runs one scenario of a client program of tests/clients in a new workspace of its own (named after
+    /// <paramref name="hint"/>), with the proxy's endpoint and the direct one (the control) in its environment,
+    /// and returns the JSON report it printed last and the workspace, to check what it stored.
+    /// </summary>
+    public async Task<(JsonElement Report, TestRole Workspace)> RunClientAsync(string hint, string program, IEnumerable<string> arguments,
+        string? workingDirectory = null)
+    {
+        var workspace = await NewWorkspaceAsync(hint);
+        var env = Endpoint(workspace).Environment(direct: Endpoint(workspace, direct: true));
+        var result = await ExternalProcess.RunAsync(program, arguments, env, workingDirectory: workingDirectory);
+        return (result.Report(), workspace);
+    }
+
+    /// <summary><see cref="AssertEmbeddedByTheProxyAsync"/> for every text a client's report lists under "written".</summary>
+    public Task AssertWrittenAreEmbeddedAsync(JsonElement report, TestRole workspace) =>
+        AssertEmbeddedByTheProxyAsync(workspace, RecallReport.Strings(report.GetProperty("written")));
 
     /// <summary>
     /// Checks, as the admin, that each of <paramref name="contents"/> is stored in the workspace with an embedding

@@ -13,36 +13,17 @@ namespace MemorySql.Workers.Tests.Lifecycle;
 /// every call is written to memory.llm_usage (purpose 'contradiction'), and a workspace whose token budget is
 /// spent (or whose policy turns the LLM off) is judged by the heuristics, which say so in the case's detail.
 /// </summary>
-public sealed class CheckWorkerLlmBudgetTests : IClassFixture<TestDatabase>, IAsyncLifetime
+public sealed class CheckWorkerLlmBudgetTests(TestDatabase db) : IClassFixture<TestDatabase>, IAsyncLifetime
 {
-    private readonly TestDatabase _db;
-    private readonly List<IAsyncDisposable> _cleanup = [];
-    private readonly List<CheckWorker> _workers = [];
-
-    public CheckWorkerLlmBudgetTests(TestDatabase db) => _db = db;
+    private readonly TestDatabase _db = db;
+    private readonly CheckWorkers _workers = new(db);
 
     public Task InitializeAsync() => RegisterModelAsync(_db);
 
-    public async Task DisposeAsync()
-    {
-        foreach (var worker in _workers)
-        {
-            await worker.StopAsync(CancellationToken.None);
-            worker.Dispose();
-        }
-        foreach (var item in _cleanup) await item.DisposeAsync();
-    }
+    public Task DisposeAsync() => _workers.DisposeAsync().AsTask();
 
-    private async Task<CheckWorker> StartAsync(ILlmProvider llm)
-    {
-        var usage = new LlmUsageWriter(_db.Admin, NullLogger<LlmUsageWriter>.Instance);
-        var options = new CheckWorkerOptions { PollIntervalSeconds = 0.2, RetryBaseSeconds = 0.05, RetryMaxSeconds = 0.2, BatchSize = 8 };
-        var worker = new CheckWorker(_db.Admin, options, NullLogger<CheckWorker>.Instance, null, llm, usage);
-        _workers.Add(worker);
-        await worker.StartAsync(CancellationToken.None);
-        await worker.Ready.WaitAsync(TimeSpan.FromSeconds(60));
-        return worker;
-    }
+    private Task<CheckWorker> StartAsync(ILlmProvider llm) =>
+        _workers.StartAsync(llm: llm, usage: new LlmUsageWriter(_db.Admin, NullLogger<LlmUsageWriter>.Instance));
 
     private Task SetPolicyAsync(TestRole ws, string settings) =>
         _db.ExecuteAsync("INSERT INTO memory.policies (workspace, settings) VALUES ($1, $2::jsonb)", ws.Name, settings);
@@ -156,13 +137,13 @@ public sealed class CheckWorkerLlmBudgetTests : IClassFixture<TestDatabase>, IAs
         {
             ["verdict"] = "updates", ["current"] = "newer", ["confidence"] = 0.95, ["reason"] = "moved",
         }, promptTokens: 210, completionTokens: 17));
-        _cleanup.Add(server);
+        _workers.DisposeLater(server);
         var provider = LlmProviderFactory.Create(new LlmOptions
         {
             Provider = "openai",
             OpenAI = new OpenAiLlmOptions { BaseUrl = server.BaseUrl, Model = "fake-judge", RetryBaseDelaySeconds = 0.01, TimeoutSeconds = 10 },
         })!;
-        _cleanup.Add(new DisposeProvider(provider));
+        _workers.DisposeLater(new DisposeProvider(provider));
         var lisbon = await RememberAsync(ws, "Dana lives in Lisbon");
         await RememberAsync(ws, "Dana lives in Porto");
         await StartAsync(provider);

@@ -1,7 +1,6 @@
 using MemorySql.Embeddings.Llm;
 using MemorySql.Testing;
 using MemorySql.Workers.Check;
-using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using static MemorySql.Workers.Tests.EmbedTestSchema;
 using static MemorySql.Workers.Tests.Lifecycle.LifecycleData;
@@ -9,41 +8,20 @@ using static MemorySql.Workers.Tests.Lifecycle.LifecycleData;
 namespace MemorySql.Workers.Tests.Lifecycle;
 
 /// <summary>Workers killed mid-batch, stalled past their lease, or racing each other: every effect happens exactly once.</summary>
-public sealed class CheckWorkerRecoveryTests : IClassFixture<TestDatabase>, IAsyncLifetime
+public sealed class CheckWorkerRecoveryTests(TestDatabase db) : IClassFixture<TestDatabase>, IAsyncLifetime
 {
-    private readonly TestDatabase _db;
-    private readonly List<CheckWorker> _workers = [];
-    private readonly List<NpgsqlDataSource> _dataSources = [];
-
-    public CheckWorkerRecoveryTests(TestDatabase db) => _db = db;
+    private readonly TestDatabase _db = db;
+    private readonly CheckWorkers _workers = new(db);
 
     public Task InitializeAsync() => RegisterModelAsync(_db);
 
-    public async Task DisposeAsync()
-    {
-        foreach (var worker in _workers)
-        {
-            await worker.StopAsync(CancellationToken.None);
-            worker.Dispose();
-        }
-        foreach (var dataSource in _dataSources) await dataSource.DisposeAsync();
-    }
+    public Task DisposeAsync() => _workers.DisposeAsync().AsTask();
 
-    private async Task<CheckWorker> StartAsync(string applicationName, CheckWorkerOptions options, ILlmProvider? llm = null)
-    {
-        var dataSource = NpgsqlDataSource.Create(_db.Server.Cluster.AdminConnectionString(_db.Name) + ";Application Name=" + applicationName);
-        _dataSources.Add(dataSource);
-        var worker = new CheckWorker(dataSource, options, NullLogger<CheckWorker>.Instance, null, llm);
-        _workers.Add(worker);
-        await worker.StartAsync(CancellationToken.None);
-        await worker.Ready.WaitAsync(TimeSpan.FromSeconds(60));
-        return worker;
-    }
+    private Task<CheckWorker> StartAsync(string applicationName, CheckWorkerOptions options, ILlmProvider? llm = null) =>
+        _workers.StartAsync(options, llm, applicationName);
 
-    private static CheckWorkerOptions Options(double leaseSeconds = 300, int concurrency = 1, int batch = 8) => new()
-    {
-        PollIntervalSeconds = 0.2, RetryBaseSeconds = 0.05, RetryMaxSeconds = 0.2, BatchSize = batch, LeaseSeconds = leaseSeconds, Concurrency = concurrency,
-    };
+    private static CheckWorkerOptions Options(double leaseSeconds = 300, int concurrency = 1, int batch = 8) =>
+        CheckWorkers.Options(o => (o.BatchSize, o.LeaseSeconds, o.Concurrency) = (batch, leaseSeconds, concurrency));
 
     private static object Updates(string older, string newer) => new { verdict = "updates", current = "newer", confidence = 0.9, reason = "scripted" };
 

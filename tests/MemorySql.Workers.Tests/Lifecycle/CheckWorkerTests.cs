@@ -1,55 +1,20 @@
 using MemorySql.Embeddings.Llm;
 using MemorySql.Testing;
 using MemorySql.Workers.Check;
-using Microsoft.Extensions.Logging.Abstractions;
-using Npgsql;
 using static MemorySql.Workers.Tests.EmbedTestSchema;
 using static MemorySql.Workers.Tests.Lifecycle.LifecycleData;
 
 namespace MemorySql.Workers.Tests.Lifecycle;
 
 /// <summary>The check worker against a real PostgreSQL: merges, contradictions, the LLM path and its failures. Each test works in its own workspace.</summary>
-public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifetime
+public sealed class CheckWorkerTests(TestDatabase db) : IClassFixture<TestDatabase>, IAsyncLifetime
 {
-    private readonly TestDatabase _db;
-    private readonly List<CheckWorker> _workers = [];
-    private readonly List<NpgsqlDataSource> _dataSources = [];
-
-    public CheckWorkerTests(TestDatabase db) => _db = db;
+    private readonly TestDatabase _db = db;
+    private readonly CheckWorkers _workers = new(db);
 
     public Task InitializeAsync() => RegisterModelAsync(_db);
 
-    public async Task DisposeAsync()
-    {
-        foreach (var worker in _workers)
-        {
-            await worker.StopAsync(CancellationToken.None);
-            worker.Dispose();
-        }
-        foreach (var dataSource in _dataSources) await dataSource.DisposeAsync();
-    }
-
-    private static CheckWorkerOptions Options(Action<CheckWorkerOptions>? configure = null)
-    {
-        var options = new CheckWorkerOptions { PollIntervalSeconds = 0.2, RetryBaseSeconds = 0.05, RetryMaxSeconds = 0.2, BatchSize = 8 };
-        configure?.Invoke(options);
-        return options;
-    }
-
-    private async Task<CheckWorker> StartAsync(CheckWorkerOptions? options = null, ILlmProvider? llm = null, string? applicationName = null)
-    {
-        var dataSource = _db.Admin;
-        if (applicationName is not null)
-        {
-            dataSource = NpgsqlDataSource.Create(_db.Server.Cluster.AdminConnectionString(_db.Name) + ";Application Name=" + applicationName);
-            _dataSources.Add(dataSource);
-        }
-        var worker = new CheckWorker(dataSource, options ?? Options(), NullLogger<CheckWorker>.Instance, null, llm);
-        _workers.Add(worker);
-        await worker.StartAsync(CancellationToken.None);
-        await worker.Ready.WaitAsync(TimeSpan.FromSeconds(60));
-        return worker;
-    }
+    public Task DisposeAsync() => _workers.DisposeAsync().AsTask();
 
     private async Task SetPolicyAsync(TestRole ws, string settings) =>
         await _db.ExecuteAsync("INSERT INTO memory.policies (workspace, settings) VALUES ($1, $2::jsonb)", ws.Name, settings);
@@ -60,7 +25,7 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
         var ws = await _db.CreateWorkspaceAsync("cw_merge");
         var older = await RememberAsync(ws, "Dana prefers window seats", extra: ", tags => '{travel}'");
         var newer = await RememberAsync(ws, "dana prefers the window seats.", extra: ", tags => '{seats}'");
-        var worker = await StartAsync();
+        var worker = await _workers.StartAsync();
         await DrainedAsync(_db, ws.Name);
 
         Assert.Equal("active", await StatusAsync(_db, older));
@@ -80,7 +45,7 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
         var dana = await RememberAsync(ws, "Prefers window seats", entity: "dana");
         var bob = await RememberAsync(ws, "prefers window seats.", entity: "bob");
         var nobody = await RememberAsync(ws, "Prefers window seats!", entity: null);
-        await StartAsync();
+        await _workers.StartAsync();
         await DrainedAsync(_db, ws.Name);
         foreach (var id in new[] { dana, bob, nobody }) Assert.Equal("active", await StatusAsync(_db, id));
         Assert.Equal(0L, await EventsAsync(_db, ws.Name, "merge"));
@@ -94,7 +59,7 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
         var pinnedNewer = await RememberAsync(ws, "the gate code is 1234.", extra: ", pinned => true");
         var bothA = await RememberAsync(ws, "Dana's locker is 17", extra: ", pinned => true");
         var bothB = await RememberAsync(ws, "dana's locker is 17!", extra: ", pinned => true");
-        await StartAsync();
+        await _workers.StartAsync();
         await DrainedAsync(_db, ws.Name);
         Assert.Equal("superseded", await StatusAsync(_db, older));       // the pinned newer one absorbed it
         Assert.Equal("active", await StatusAsync(_db, pinnedNewer));
@@ -110,7 +75,7 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
         await _db.ExecuteAsync("DELETE FROM memory.check_queue WHERE memory_id = $1", old);
         await _db.ExecuteAsync("UPDATE memory.memories SET status = 'archived' WHERE id = $1", old);
         var again = await RememberAsync(ws, "the office door code is 2580.");
-        await StartAsync();
+        await _workers.StartAsync();
         await DrainedAsync(_db, ws.Name);
         Assert.Equal("active", await StatusAsync(_db, old));
         Assert.Equal("superseded", await StatusAsync(_db, again));
@@ -124,7 +89,7 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
         var porto = await RememberAsync(ws, "Dana lives in Porto");
         var sushi = await RememberAsync(ws, "Dana likes sushi");
         var ramen = await RememberAsync(ws, "Dana likes ramen");
-        var worker = await StartAsync();
+        var worker = await _workers.StartAsync();
         await DrainedAsync(_db, ws.Name);
 
         Assert.Equal("superseded", await StatusAsync(_db, lisbon));
@@ -147,7 +112,7 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
         await SetPolicyAsync(ws, """{"dedup_threshold:builtin-v1": 0.7}""");   // "likes" / "doesn't like" score 0.76
         var likes = await RememberAsync(ws, "Dana likes sushi");
         var not = await RememberAsync(ws, "Dana doesn't like sushi");
-        await StartAsync();
+        await _workers.StartAsync();
         await DrainedAsync(_db, ws.Name);
         Assert.Equal("superseded", await StatusAsync(_db, likes));
         Assert.Equal("active", await StatusAsync(_db, not));
@@ -162,7 +127,7 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
         await SetPolicyAsync(ws, """{"contradiction_threshold:builtin-v1": 0.3}""");
         var vegetarian = await RememberAsync(ws, "Dana is vegetarian");
         var vegan = await RememberAsync(ws, "Dana is vegan");          // "is A" / "is B": 0.55, below min_confidence
-        await StartAsync();
+        await _workers.StartAsync();
         await DrainedAsync(_db, ws.Name);
         Assert.Equal("active", await StatusAsync(_db, vegetarian));
         Assert.Equal("active", await StatusAsync(_db, vegan));
@@ -193,7 +158,7 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
         var ubuntu = await RememberAsync(ws, "The build server runs Ubuntu", entity: null);
         var lisbon = await RememberAsync(ws, "Dana lives in Lisbon");
         var porto = await RememberAsync(ws, "Dana lives in Porto");
-        var worker = await StartAsync(llm: llm);
+        var worker = await _workers.StartAsync(llm: llm);
         await DrainedAsync(_db, ws.Name);
 
         Assert.Equal("superseded", await StatusAsync(_db, debian));
@@ -218,7 +183,7 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
         var llm = new ScriptedLlm { Answer = (_, _) => new { verdict = "contradicts", current = "unclear", confidence = 0.95, reason = "two reports disagree" } };
         var a = await RememberAsync(ws, "Dana lives in Lisbon");
         var b = await RememberAsync(ws, "Dana lives in Porto");
-        await StartAsync(llm: llm);
+        await _workers.StartAsync(llm: llm);
         await DrainedAsync(_db, ws.Name);
         var open = Assert.Single(await ws.DataSource.QueryAsync("SELECT newer_id, older_id, method, reason FROM memory.contradictions"));
         Assert.Equal((b, a, "llm", "two reports disagree"), ((Guid)open["newer_id"]!, (Guid)open["older_id"]!, (string)open["method"]!, (string)open["reason"]!));
@@ -231,7 +196,7 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
         var llm = new ScriptedLlm { Answer = (_, _) => throw new LlmException("chat endpoint returned 503", isTransient: true) };
         var lisbon = await RememberAsync(ws, "Dana lives in Lisbon");
         var porto = await RememberAsync(ws, "Dana lives in Porto");
-        var worker = await StartAsync(Options(o => o.LlmMaxAttempts = 3), llm);
+        var worker = await _workers.StartAsync(CheckWorkers.Options(o => o.LlmMaxAttempts = 3), llm);
         // While the LLM fails the rows wait, with the error where a view shows it, and nothing is decided.
         await EventuallyAsync(async () => await ws.ScalarAsync<long>("SELECT count(*) FROM memory.check_status WHERE llm_attempts >= 1") >= 1, "an LLM retry recorded");
         Assert.Contains("503", await ws.ScalarAsync<string>("SELECT last_error FROM memory.check_status WHERE llm_attempts >= 1 LIMIT 1"));
@@ -254,7 +219,7 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
         var llm = new ScriptedLlm { Answer = (_, _) => new { verdict = "maybe", current = "newer", confidence = 0.9, reason = "?" } };
         var lisbon = await RememberAsync(ws, "Dana lives in Lisbon");
         await RememberAsync(ws, "Dana lives in Porto");
-        await StartAsync(llm: llm);
+        await _workers.StartAsync(llm: llm);
         await DrainedAsync(_db, ws.Name);
         Assert.Equal("superseded", await StatusAsync(_db, lisbon));
         Assert.Contains("verdict \"maybe\"", await ws.ScalarAsync<string>("SELECT detail ->> 'llm_error' FROM memory.contradiction_cases"));
@@ -274,7 +239,7 @@ public sealed class CheckWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
         {
             var older = await RememberAsync(ws, "The wifi name is Lighthouse");
             var newer = await RememberAsync(ws, "the wifi name is lighthouse.");
-            var worker = await StartAsync(Options(o => o.MaxAttempts = 2));
+            var worker = await _workers.StartAsync(CheckWorkers.Options(o => o.MaxAttempts = 2));
             // Both memories' checks try the merge (each finds the other), so both fail.
             await EventuallyAsync(async () => await ws.ScalarAsync<long>("SELECT count(*) FROM memory.check_status WHERE state = 'failed'") == 2, "both checks failed");
             var failed = await ws.DataSource.QueryAsync("SELECT memory_id, attempts, last_error FROM memory.check_status WHERE state = 'failed'");
