@@ -7,12 +7,13 @@
 #
 #   bench/proxy-pgbench.sh [--runs 3] [--duration 10] [--clients "1 16"] [--modes "simple extended prepared"] [--scale 10] [--out FILE]
 #                          [--proxy-args "--thread-pool-completions"]   (extra arguments for the proxy's serve mode)
+#                          [--alt-proxy-args "--socket-engine DotNet"]   (a second MemorySql proxy measured in the same run)
 #
 # Needs root (PostgreSQL and PgBouncer run as the postgres user through runuser), pgbench, pgbouncer, dotnet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=3; duration=10; clients="1 16"; modes="simple extended prepared"; scale=10; out=""; proxy_args=""
+runs=3; duration=10; clients="1 16"; modes="simple extended prepared"; scale=10; out=""; proxy_args=""; alt_args=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
@@ -22,6 +23,7 @@ while [ $# -gt 0 ]; do
     --scale) scale=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --proxy-args) proxy_args=$2; shift 2 ;;
+    --alt-proxy-args) alt_args=$2; shift 2 ;;
     -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -38,10 +40,11 @@ as_pg() { runuser -u postgres -- "$@"; }
 
 work=$(mktemp -d /tmp/memorysql-pgbench.XXXXXX)
 chmod 755 "$work"; chown postgres "$work"
-pg_port=$(free_port); bouncer_port=$(free_port); proxy_port=$(free_port)
-proxy_pid=""
+pg_port=$(free_port); bouncer_port=$(free_port); proxy_port=$(free_port); alt_port=$(free_port)
+proxy_pid=""; alt_pid=""
 cleanup() {
   [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null || true
+  [ -n "$alt_pid" ] && kill "$alt_pid" 2>/dev/null || true
   [ -f "$work/pgbouncer.pid" ] && kill "$(cat "$work/pgbouncer.pid")" 2>/dev/null || true
   as_pg "$bin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -89,14 +92,24 @@ dotnet build bench/MemorySql.Proxy.Benchmarks -c Release -nologo -v:q -clp:Error
 dotnet bench/MemorySql.Proxy.Benchmarks/bin/Release/net10.0/MemorySql.Proxy.Benchmarks.dll serve \
   --port "$proxy_port" --upstream-port "$pg_port" $proxy_args > "$work/proxy.log" 2>&1 &
 proxy_pid=$!
+if [ -n "$alt_args" ]; then
+  echo "==> second MemorySql proxy ($alt_args) on port $alt_port" >&2
+  dotnet bench/MemorySql.Proxy.Benchmarks/bin/Release/net10.0/MemorySql.Proxy.Benchmarks.dll serve \
+    --port "$alt_port" --upstream-port "$pg_port" $alt_args > "$work/proxy-alt.log" 2>&1 &
+  alt_pid=$!
+fi
 for _ in $(seq 100); do
   "$bin/pg_isready" -q -h 127.0.0.1 -p "$proxy_port" -U bench && \
   "$bin/pg_isready" -q -h 127.0.0.1 -p "$bouncer_port" -U bench && break
   sleep 0.2
 done
 
-declare -A port_of=([direct]=$pg_port [pgbouncer]=$bouncer_port [memorysql]=$proxy_port)
+declare -A port_of=([direct]=$pg_port [pgbouncer]=$bouncer_port [memorysql]=$proxy_port [alt]=$alt_port)
 targets=(direct pgbouncer memorysql)
+if [ -n "$alt_args" ]; then
+  for _ in $(seq 100); do "$bin/pg_isready" -q -h 127.0.0.1 -p "$alt_port" -U bench && break; sleep 0.2; done
+  targets+=(alt)
+fi
 results=$work/results.tsv
 echo -e "run\tclients\tmode\ttarget\ttps\tp50_us" > "$results"
 
@@ -110,7 +123,7 @@ for run in $(seq "$runs"); do
     j=$(( c < 2 ? c : 2 ))
     for m in $modes; do
       # Rotate the order so no target always runs first or last.
-      shift_by=$(( (run - 1) % 3 ))
+      shift_by=$(( (run - 1) % ${#targets[@]} ))
       order=("${targets[@]:$shift_by}" "${targets[@]:0:$shift_by}")
       for t in "${order[@]}"; do
         log_args=(); rm -f "$work"/txlog*
@@ -129,10 +142,10 @@ for run in $(seq "$runs"); do
   done
 done
 
-python3 - "$results" "$runs" "$duration" "$out" <<'PY'
+python3 - "$results" "$runs" "$duration" "$out" "$alt_args" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-runs, duration, out = sys.argv[2], sys.argv[3], sys.argv[4]
+runs, duration, out, alt = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 def med(c, m, t, key):
     vals = [float(r[key]) for r in rows if r["clients"] == c and r["mode"] == m and r["target"] == t and r[key]]
     return statistics.median(vals) if vals else None
@@ -147,6 +160,15 @@ for c in sorted({r["clients"] for r in rows}, key=int):
         fl = lambda x: "" if x is None else f"{x:.0f} µs"
         added = "" if ld is None or lp is None else f"{lp - ld:+.0f} µs"
         lines.append(f"| {c} | {m} | {f(d)} | {f(b)} | {f(p)} | {p/d:.2f} | {p/b:.2f} | {fl(ld)} | {fl(lb)} | {fl(lp)} | {added} |")
+if alt:
+    lines += ["", f"Second MemorySql proxy in the same run ({alt}):", "",
+              "| clients | mode | TPS | / PgBouncer | / first MemorySql | added p50 |", "|---|---|---|---|---|---|"]
+    for c in sorted({r["clients"] for r in rows}, key=int):
+        for m in [m for m in ("simple", "extended", "prepared") if any(r["mode"] == m for r in rows)]:
+            a, b, p = (med(c, m, t, "tps") for t in ("alt", "pgbouncer", "memorysql"))
+            la, ld = med(c, m, "alt", "p50_us"), med(c, m, "direct", "p50_us")
+            added = "" if la is None or ld is None else f"{la - ld:+.0f} µs"
+            lines.append(f"| {c} | {m} | {a:,.0f} | {a/b:.2f} | {a/p:.2f} | {added} |")
 text = "\n".join(lines)
 print(text)
 if out:

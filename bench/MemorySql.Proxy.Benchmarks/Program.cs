@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 // Modes:
 //   (none) or BenchmarkDotNet arguments   the relay micro-benchmarks (RelayBenchmarks)
 //   idle-memory [N]                        memory held per idle session with N sessions (default 1000)
-//   serve --upstream-port P [--upstream-host H] [--port Q] [--socket-engine Auto|Epoll|DotNet]   a bare proxy for bench/proxy-pgbench.sh
+//   serve --upstream-port P [--upstream-host H] [--port Q] [--socket-engine Auto|Epoll|DotNet] [--report-allocations]   a bare proxy for bench/proxy-pgbench.sh
 //   helper                                 internal: the child process of idle-memory
 switch (args.FirstOrDefault())
 {
@@ -58,6 +58,22 @@ static async Task<int> ServeAsync(string[] args)
         c.Cancel = true;
         stop.TrySetResult();
     });
+    if (args.Contains("--report-allocations"))
+    {
+        // Bytes allocated by the whole process every 5 s: with a steady pgbench load, divide by its transactions
+        // to see what a relayed round trip allocates (the goal is nothing).
+        _ = Task.Run(async () =>
+        {
+            var last = GC.GetTotalAllocatedBytes(precise: true);
+            while (!stop.Task.IsCompleted)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(5));
+                var now = GC.GetTotalAllocatedBytes(precise: true);
+                Console.WriteLine($"allocated {now - last} bytes in 5 s, gen0 collections {GC.CollectionCount(0)}");
+                last = now;
+            }
+        });
+    }
     await stop.Task;
     return 0;
 }
