@@ -14,11 +14,12 @@ namespace MemorySql.Benchmarks;
 /// <summary>
 /// recall() latency at a given number of memories, direct to PostgreSQL and through the MemorySql proxy,
 /// hybrid (the proxy embeds the query; direct clients pass the same vector) and lexical
-/// (ranking => '{lexical}'), one client, read-write transactions (access statistics included), plus
+/// (ranking => '{lexical}'), one client, read-write transactions (access hits recorded, and folded into the
+/// memories every 5 s as the access worker does), plus
 /// remember() throughput through the proxy. Memories are memory-like sentences with speakers (entity)
 /// and sessions of 20, embedded with the builtin model; the HNSW index is built after loading.
 ///
-///   recall-latency [--count 100000] [--queries 300] [--runs 3] [--k 10] [--connection CS] [--remember-seconds 10]
+///   recall-latency [--count 100000] [--queries 300] [--runs 3] [--k 10] [--connection CS] [--remember-seconds 10] [--shared-buffers auto|SIZE]
 ///
 /// Default: a private durable cluster in a temporary folder (removed afterwards). With --connection (an
 /// admin connection string to a database) a workspace bench_recall_N is loaded once and reused.
@@ -49,6 +50,8 @@ internal static class RecallLatency
                 Port = EmbeddedCluster.FreePort(),
                 AdminPassword = "bench-" + Guid.NewGuid().ToString("N"),
                 Durable = true,
+                // What memorysql up gives PostgreSQL (Cluster:SharedBuffers, auto by default); --shared-buffers 128MB compares with PostgreSQL's default.
+                SharedBuffers = new ClusterOptions { SharedBuffers = Options.String(args, "--shared-buffers") ?? ClusterOptions.Auto }.ResolveSharedBuffers(),
             });
             cluster.Initialize(Console.WriteLine);
             cluster.Start(Console.WriteLine);
@@ -77,6 +80,9 @@ internal static class RecallLatency
             var proxied = Client(builder, "127.0.0.1", proxy.LocalEndPoint.Port, workspace);
             var texts = Queries(Math.Max(queries, 50));
 
+            // As the access worker of a running instance does: recall's access hits folded into the memories every 5 s.
+            using var folding = new CancellationTokenSource();
+            var folder = FoldAccessAsync(connectionString, folding.Token);
             Console.WriteLine($"load average before: {LoadAverage()}");
             var results = new Dictionary<string, List<(double P50, double P95)>>();
             var targets = new (string Name, string ConnectionString, bool Hybrid, bool ViaProxy)[]
@@ -97,6 +103,8 @@ internal static class RecallLatency
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {run + 1} {target.Name,-15} p50 {p.Item1,7:0.00} ms  p95 {p.Item2,7:0.00} ms"));
                 }
             }
+            await folding.CancelAsync();
+            Console.WriteLine($"access hits folded: {await folder}");
             var rememberOne = await RememberAsync(proxied, 1, rememberSeconds);
             var rememberFour = await RememberAsync(proxied, 4, rememberSeconds);
             Console.WriteLine($"load average after: {LoadAverage()}");
@@ -277,6 +285,21 @@ internal static class RecallLatency
             if (rows != k) throw new InvalidOperationException($"recall returned {rows} rows, expected {k}");
         }
         return latencies;
+    }
+
+    private static async Task<long> FoldAccessAsync(string adminConnectionString, CancellationToken cancellationToken)
+    {
+        var folded = 0L;
+        await using var admin = new NpgsqlConnection(adminConnectionString);
+        await admin.OpenAsync(CancellationToken.None);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try { await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken); }
+            catch (OperationCanceledException) { break; }
+            await using var fold = new NpgsqlCommand("SELECT memory.fold_access()", admin);
+            folded += (int)(await fold.ExecuteScalarAsync(CancellationToken.None))!;
+        }
+        return folded;
     }
 
     private static async Task<double> RememberAsync(string connectionString, int clients, int seconds)
