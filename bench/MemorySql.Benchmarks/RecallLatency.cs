@@ -84,7 +84,7 @@ internal static class RecallLatency
             using var folding = new CancellationTokenSource();
             var folder = FoldAccessAsync(connectionString, folding.Token);
             Console.WriteLine($"load average before: {LoadAverage()}");
-            var results = new Dictionary<string, List<(double P50, double P95)>>();
+            var results = new Dictionary<string, List<(double P50, double P95, double Cpu)>>();
             var targets = new (string Name, string ConnectionString, bool Hybrid, bool ViaProxy)[]
             {
                 ("direct lexical", direct, false, false), ("direct hybrid", direct, true, false),
@@ -96,11 +96,11 @@ internal static class RecallLatency
                 for (var t = 0; t < targets.Length; t++)
                 {
                     var target = targets[(t + run) % targets.Length];
-                    var latencies = await MeasureAsync(target.ConnectionString, target.Hybrid, target.ViaProxy, texts, queries, k, provider);
-                    var p = (Percentile(latencies, 50), Percentile(latencies, 95));
+                    var (latencies, cpu) = await MeasureAsync(target.ConnectionString, target.Hybrid, target.ViaProxy, texts, queries, k, provider);
+                    var p = (Percentile(latencies, 50), Percentile(latencies, 95), cpu);
                     if (!results.TryGetValue(target.Name, out var list)) results[target.Name] = list = [];
                     list.Add(p);
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {run + 1} {target.Name,-15} p50 {p.Item1,7:0.00} ms  p95 {p.Item2,7:0.00} ms"));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {run + 1} {target.Name,-15} p50 {p.Item1,7:0.00} ms  p95 {p.Item2,7:0.00} ms  backend CPU {p.Item3,6:0.00} ms/recall"));
                 }
             }
             await folding.CancelAsync();
@@ -109,11 +109,11 @@ internal static class RecallLatency
             var rememberFour = await RememberAsync(proxied, 4, rememberSeconds);
             Console.WriteLine($"load average after: {LoadAverage()}");
             Console.WriteLine();
-            Console.WriteLine($"| memories | target | k | median p50 (ms) | median p95 (ms) | runs |");
-            Console.WriteLine($"|---:|---|---:|---:|---:|---:|");
+            Console.WriteLine($"| memories | target | k | median p50 (ms) | median p95 (ms) | backend CPU (ms/recall) | runs |");
+            Console.WriteLine($"|---:|---|---:|---:|---:|---:|---:|");
             foreach (var (name, list) in results)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {count:N0} | {name} | {k} | {Median(list.Select(x => x.P50)):0.00} | {Median(list.Select(x => x.P95)):0.00} | {list.Count} |"));
+                    $"| {count:N0} | {name} | {k} | {Median(list.Select(x => x.P50)):0.00} | {Median(list.Select(x => x.P95)):0.00} | {Median(list.Select(x => x.Cpu)):0.00} | {list.Count} |"));
             Console.WriteLine();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"remember through the proxy ({provider.Model}, HNSW index in place): {rememberOne:0} memories/s with 1 client, {rememberFour:0} with 4 clients"));
@@ -253,7 +253,7 @@ internal static class RecallLatency
     }
 
     /// <summary>One client, queries one after another; the first 10% warm up and are not counted.</summary>
-    private static async Task<List<double>> MeasureAsync(string connectionString, bool hybrid, bool viaProxy, string[] texts, int queries, int k, BuiltinEmbeddingProvider provider)
+    private static async Task<(List<double> Latencies, double BackendCpuMs)> MeasureAsync(string connectionString, bool hybrid, bool viaProxy, string[] texts, int queries, int k, BuiltinEmbeddingProvider provider)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
@@ -263,10 +263,17 @@ internal static class RecallLatency
             (true, false) => "SELECT id FROM recall($1, k => $2, _embedding => $3::vector, _model => $4)",
             (false, _) => "SELECT id FROM recall($1, k => $2, ranking => '{lexical}')",
         };
+        int backendPid;
         var latencies = new List<double>(queries);
+        // CPU time of the PostgreSQL backend serving this session (through the proxy too: its upstream backend),
+        // from /proc: unlike latency it hardly moves with the load of other work on the machine.
+        await using (var pidCommand = new NpgsqlCommand("SELECT pg_backend_pid()", connection))
+            backendPid = (int)(await pidCommand.ExecuteScalarAsync())!;
+        var cpuBefore = 0L;
         var warmup = Math.Max(5, queries / 10);
         for (var i = 0; i < queries + warmup; i++)
         {
+            if (i == warmup) cpuBefore = CpuTicks(backendPid);
             var text = texts[i % texts.Length];
             await using var command = new NpgsqlCommand(sql, connection);
             command.Parameters.Add(new() { Value = text });
@@ -284,7 +291,23 @@ internal static class RecallLatency
             if (i >= warmup) latencies.Add(watch.Elapsed.TotalMilliseconds);
             if (rows != k) throw new InvalidOperationException($"recall returned {rows} rows, expected {k}");
         }
-        return latencies;
+        var cpuMs = (CpuTicks(backendPid) - cpuBefore) * 1000.0 / ClockTicksPerSecond / queries;
+        return (latencies, cpuMs);
+    }
+
+    private const int ClockTicksPerSecond = 100;   // USER_HZ on Linux
+
+    /// <summary>utime + stime of a process, in clock ticks; 0 where /proc cannot be read (another machine, macOS).</summary>
+    private static long CpuTicks(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        }
+        catch (IOException) { return 0; }
+        catch (UnauthorizedAccessException) { return 0; }
     }
 
     private static async Task<long> FoldAccessAsync(string adminConnectionString, CancellationToken cancellationToken)
@@ -292,6 +315,8 @@ internal static class RecallLatency
         var folded = 0L;
         await using var admin = new NpgsqlConnection(adminConnectionString);
         await admin.OpenAsync(CancellationToken.None);
+        await using (var exists = new NpgsqlCommand("SELECT to_regprocedure('memory.fold_access(integer)') IS NOT NULL", admin))
+            if (await exists.ExecuteScalarAsync(CancellationToken.None) is not true) return 0;   // a schema older than the access log
         while (!cancellationToken.IsCancellationRequested)
         {
             try { await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken); }
