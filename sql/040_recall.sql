@@ -393,7 +393,8 @@ BEGIN
                           WHERE m.id = p.memory_id
                             AND memory.recall_visible(m, as_of, include_archived, types, kinds, p_tags, tags_any,
                                                       any_entity, v_entity, session, since, until, layers))
-           ORDER BY p.impact DESC LIMIT n_term) c),
+           -- Ties of impact broken by id (lexical_postings_rank_idx), so the cut-off is the same on every run.
+           ORDER BY p.impact DESC, p.memory_id LIMIT n_term) c),
     cand AS (
       SELECT x.memory_id, max(x.similarity) AS similarity
         FROM (SELECT l.memory_id, NULL::real AS similarity FROM lex l
@@ -499,13 +500,12 @@ BEGIN
     RAISE NOTICE 'MemorySql: recall: %', reason;
   END IF;
 
-  -- Access statistics, best effort: never in a read-only transaction, never waiting for a locked row; each
-  -- row reached through its primary key.
+  -- Access statistics: the hits go to the unlogged memory.access_log, folded into the memories' access_count
+  -- and last_accessed_at within seconds (memory.fold_access, the access worker). Writing memory.memories here
+  -- made every recall a logged write whose commit waited for a WAL flush; a transaction that wrote only
+  -- unlogged tables does not wait. Never in a read-only transaction.
   IF NOT read_only AND cardinality(returned) > 0 THEN
-    UPDATE memory.memories m SET access_count = m.access_count + 1, last_accessed_at = now()
-      FROM (SELECT x.id FROM unnest(returned) u(id)
-              CROSS JOIN LATERAL (SELECT y.id FROM memory.memories y WHERE y.id = u.id FOR UPDATE SKIP LOCKED) x) l
-     WHERE m.id = l.id;
+    INSERT INTO memory.access_log (workspace, memory_id) SELECT ws, u.id FROM unnest(returned) u(id);
   END IF;
 END
 $$;
@@ -529,4 +529,49 @@ LANGUAGE sql VOLATILE AS $$
                                    min_score, include_archived, layers, ranking, weights, _embedding, _model)
 $$;
 COMMENT ON FUNCTION memory.recall(text, integer, text[], text[], text[], text[], text, uuid, timestamptz, timestamptz, timestamptz, real, boolean, text[], text[], jsonb, vector, text) IS
-  'Hybrid recall: candidates from the model''s HNSW index and from the BM25 index, filtered, fused into score = Σ weight · (similarity, lexical, importance, recency) / Σ weights used. Every component is its own column; signals says which were used and why one was missing. Touches access statistics unless the transaction is read-only.';
+  'Hybrid recall: candidates from the model''s HNSW index and from the BM25 index, filtered, fused into score = Σ weight · (similarity, lexical, importance, recency) / Σ weights used. Every component is its own column; signals says which were used and why one was missing. Records an access hit per returned memory unless the transaction is read-only (memory.access_log, folded into access_count and last_accessed_at within seconds by memory.fold_access).';
+
+-- Folding recall's access hits (memory.access_log) into the memories. Hits are taken FOR UPDATE SKIP LOCKED
+-- and each memory is locked FOR UPDATE SKIP LOCKED too: a fold never waits for a user's transaction (nor
+-- deadlocks with one) — the hits of a memory locked right now stay for the next fold. Hits of memories that
+-- no longer exist are dropped. Under row-level security a workspace folds its own hits only.
+CREATE OR REPLACE FUNCTION memory.fold_access(batch_size integer DEFAULT 100000)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  folded integer;
+BEGIN
+  IF batch_size IS NULL OR batch_size < 1 OR batch_size > 1000000 THEN
+    PERFORM memory.invalid('batch_size', format('%s is outside 1..1000000', coalesce(batch_size::text, 'NULL')),
+      'Pass how many access hits to fold at most, e.g. batch_size => 100000.');
+  END IF;
+  WITH batch AS (
+    SELECT a.ctid AS tid, a.workspace, a.memory_id, a.accessed_at FROM memory.access_log a
+     LIMIT batch_size FOR UPDATE SKIP LOCKED),
+  hits AS (
+    SELECT b.workspace, b.memory_id, count(*)::integer AS n, max(b.accessed_at) AS last
+      FROM batch b GROUP BY b.workspace, b.memory_id),
+  locked AS (
+    SELECT x.id, h.n, h.last
+      FROM hits h
+      CROSS JOIN LATERAL (SELECT y.id FROM memory.memories y
+                           WHERE y.id = h.memory_id AND y.workspace = h.workspace FOR UPDATE SKIP LOCKED) x),
+  bumped AS (
+    UPDATE memory.memories m SET access_count = m.access_count + l.n,
+                                 last_accessed_at = greatest(m.last_accessed_at, l.last)
+      FROM locked l
+     WHERE m.id = l.id
+    RETURNING m.id),
+  done AS (
+    DELETE FROM memory.access_log a
+     WHERE a.ctid = ANY (ARRAY(
+             SELECT b.tid FROM batch b
+              WHERE b.memory_id IN (SELECT u.id FROM bumped u)
+                 OR NOT EXISTS (SELECT 1 FROM memory.memories y WHERE y.id = b.memory_id AND y.workspace = b.workspace)))
+    RETURNING 1)
+  SELECT count(*)::integer INTO folded FROM done;
+  RETURN folded;
+END
+$$;
+COMMENT ON FUNCTION memory.fold_access(integer) IS
+  'Folds up to batch_size of recall''s access hits (memory.access_log) into the memories: access_count + hits, last_accessed_at = the latest hit. Returns the hits folded (0: nothing left that can be folded now). Never waits for a locked memory: its hits stay for the next fold. The access worker calls it every few seconds; call it to see figures that are exact right now.';

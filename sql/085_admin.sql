@@ -125,6 +125,7 @@ BEGIN
   DELETE FROM memory.resources r WHERE r.workspace = drop_workspace.name;
   DELETE FROM memory.sessions s WHERE s.workspace = drop_workspace.name;
   DELETE FROM memory.query_embeddings q WHERE q.workspace = drop_workspace.name;
+  DELETE FROM memory.access_log a WHERE a.workspace = drop_workspace.name;
   DELETE FROM memory.events e WHERE e.workspace = drop_workspace.name;
   DELETE FROM memory.lexical_postings p WHERE p.workspace = drop_workspace.name;
   DELETE FROM memory.lexical_terms t WHERE t.workspace = drop_workspace.name;

@@ -52,6 +52,8 @@ SELECT 'query_embeddings', st.state,
          WHERE CASE WHEN q.embedding IS NOT NULL THEN 'ready' WHEN q.last_error IS NULL THEN 'queued' ELSE 'failed' END = st.state)
   FROM (VALUES ('queued'), ('failed'), ('ready')) st(state)
 UNION ALL
+SELECT 'access', 'pending_hits', count(*) FROM memory.access_log
+UNION ALL
 SELECT 'resources', r.kind, count(*) FROM memory.resources r GROUP BY r.kind
 UNION ALL
 SELECT 'sessions', s.status, count(*) FROM memory.sessions s GROUP BY s.status
@@ -74,7 +76,7 @@ SELECT 'reflection', st.state, (SELECT count(*) FROM memory.reflection_groups g 
   FROM (VALUES ('ok'), ('retry'), ('failed')) st(state)
 UNION ALL
 SELECT 'workers', w.key, w.value FROM memory.worker_summary() w;
-COMMENT ON VIEW memory.stats IS 'Counts of the caller''s workspace (the admin sees all): memories by status, type and layer; embeddings per model; embedding, extraction and check queue depths (queued, failed); query embeddings; resources; sessions; edges; open and resolved contradictions; LLM calls and tokens today (UTC); reflection groups waiting, summarised, retrying, failed; live workers of every MemorySql process.';
+COMMENT ON VIEW memory.stats IS 'Counts of the caller''s workspace (the admin sees all): memories by status, type and layer; embeddings per model; embedding, extraction and check queue depths (queued, failed); query embeddings; recall access hits not yet folded into access_count (access:pending_hits); resources; sessions; edges; open and resolved contradictions; LLM calls and tokens today (UTC); reflection groups waiting, summarised, retrying, failed; live workers of every MemorySql process.';
 
 CREATE VIEW memory.embedding_status WITH (security_invoker = true) AS
 SELECT 'memory'::text AS source, q.memory_id, q.model, q.workspace, q.state, q.attempts, q.last_error, q.run_after,

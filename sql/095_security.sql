@@ -34,6 +34,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON memory.memories, memory.embeddings, memo
 GRANT SELECT, INSERT, DELETE ON memory.embedding_queue, memory.resources, memory.extraction_queue TO memory_user;
 GRANT SELECT, INSERT ON memory.query_embeddings TO memory_user;
 GRANT UPDATE (last_used_at) ON memory.query_embeddings TO memory_user;
+-- recall appends its access hits; memory.fold_access (a workspace may call it) folds and deletes its own.
+GRANT SELECT, INSERT, UPDATE, DELETE ON memory.access_log TO memory_user;
 -- The audit log is append-only for workspaces: no UPDATE, DELETE or TRUNCATE.
 GRANT SELECT, INSERT ON memory.events TO memory_user;
 GRANT SELECT ON memory.policies, memory.models, memory.workspaces, memory.lexical_postings, memory.lexical_terms,
@@ -48,7 +50,7 @@ DECLARE
 BEGIN
   FOREACH t IN ARRAY ARRAY['memories', 'embeddings', 'embedding_queue', 'query_embeddings', 'resources', 'extraction_queue',
                            'associations', 'sessions', 'session_items', 'events', 'lexical_postings', 'lexical_terms',
-                           'lexical_stats'] LOOP
+                           'lexical_stats', 'access_log'] LOOP
     EXECUTE format('ALTER TABLE memory.%I ENABLE ROW LEVEL SECURITY', t);
     EXECUTE format('CREATE POLICY workspace_isolation ON memory.%I USING (workspace = (SELECT memory.current_workspace())) '
                    'WITH CHECK (workspace = (SELECT memory.current_workspace()))', t);

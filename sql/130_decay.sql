@@ -25,6 +25,8 @@ BEGIN
     PERFORM memory.invalid(CASE WHEN after_created IS NULL THEN 'after_created' ELSE 'after_id' END,
       'after_created and after_id go together', 'Pass both from the previous batch''s last_created and last_id, or neither to start a pass.');
   END IF;
+  -- Recall's access hits not folded yet count: a memory recalled a moment ago is not due.
+  PERFORM memory.fold_access(1000000);
   RETURN QUERY
   WITH page AS (
     SELECT m.id, m.created_at FROM memory.memories m

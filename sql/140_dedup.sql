@@ -167,6 +167,8 @@ BEGIN
          updated_at = now()
    WHERE x.id = s.id
   RETURNING * INTO s_after;
+  -- Recall hits of the duplicate not folded yet (memory.access_log) count for the survivor when folded.
+  UPDATE memory.access_log l SET memory_id = s.id WHERE l.memory_id = a.id AND l.workspace = a.workspace;
   INSERT INTO memory.associations AS e (source_id, target_id, relation, workspace, weight, metadata)
   VALUES (a.id, s.id, 'duplicate_of', a.workspace, greatest(coalesce(similarity, 1), 0), info || jsonb_build_object('merged_at', now()))
   ON CONFLICT (source_id, target_id, relation) DO UPDATE SET metadata = e.metadata || excluded.metadata, updated_at = now();

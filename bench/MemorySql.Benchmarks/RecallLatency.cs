@@ -14,11 +14,12 @@ namespace MemorySql.Benchmarks;
 /// <summary>
 /// recall() latency at a given number of memories, direct to PostgreSQL and through the MemorySql proxy,
 /// hybrid (the proxy embeds the query; direct clients pass the same vector) and lexical
-/// (ranking => '{lexical}'), one client, read-write transactions (access statistics included), plus
+/// (ranking => '{lexical}'), one client, read-write transactions (access hits recorded, and folded into the
+/// memories every 5 s as the access worker does), plus
 /// remember() throughput through the proxy. Memories are memory-like sentences with speakers (entity)
 /// and sessions of 20, embedded with the builtin model; the HNSW index is built after loading.
 ///
-///   recall-latency [--count 100000] [--queries 300] [--runs 3] [--k 10] [--connection CS] [--remember-seconds 10]
+///   recall-latency [--count 100000] [--queries 300] [--runs 3] [--k 10] [--connection CS] [--remember-seconds 10] [--shared-buffers auto|SIZE]
 ///
 /// Default: a private durable cluster in a temporary folder (removed afterwards). With --connection (an
 /// admin connection string to a database) a workspace bench_recall_N is loaded once and reused.
@@ -49,6 +50,8 @@ internal static class RecallLatency
                 Port = EmbeddedCluster.FreePort(),
                 AdminPassword = "bench-" + Guid.NewGuid().ToString("N"),
                 Durable = true,
+                // What memorysql up gives PostgreSQL (Cluster:SharedBuffers, auto by default); --shared-buffers 128MB compares with PostgreSQL's default.
+                SharedBuffers = new ClusterOptions { SharedBuffers = Options.String(args, "--shared-buffers") ?? ClusterOptions.Auto }.ResolveSharedBuffers(),
             });
             cluster.Initialize(Console.WriteLine);
             cluster.Start(Console.WriteLine);
@@ -66,6 +69,7 @@ internal static class RecallLatency
         {
             await new Migrator().MigrateAsync(connectionString, _ => { }, CancellationToken.None);
             await LoadAsync(connectionString, workspace, count, provider);
+            await PrewarmAsync(connectionString);
 
             proxy = new ProxyServer(new ProxyOptions
             {
@@ -77,8 +81,11 @@ internal static class RecallLatency
             var proxied = Client(builder, "127.0.0.1", proxy.LocalEndPoint.Port, workspace);
             var texts = Queries(Math.Max(queries, 50));
 
+            // As the access worker of a running instance does: recall's access hits folded into the memories every 5 s.
+            using var folding = new CancellationTokenSource();
+            var folder = FoldAccessAsync(connectionString, folding.Token);
             Console.WriteLine($"load average before: {LoadAverage()}");
-            var results = new Dictionary<string, List<(double P50, double P95)>>();
+            var results = new Dictionary<string, List<(double P50, double P95, double Cpu)>>();
             var targets = new (string Name, string ConnectionString, bool Hybrid, bool ViaProxy)[]
             {
                 ("direct lexical", direct, false, false), ("direct hybrid", direct, true, false),
@@ -90,22 +97,24 @@ internal static class RecallLatency
                 for (var t = 0; t < targets.Length; t++)
                 {
                     var target = targets[(t + run) % targets.Length];
-                    var latencies = await MeasureAsync(target.ConnectionString, target.Hybrid, target.ViaProxy, texts, queries, k, provider);
-                    var p = (Percentile(latencies, 50), Percentile(latencies, 95));
+                    var (latencies, cpu) = await MeasureAsync(target.ConnectionString, target.Hybrid, target.ViaProxy, texts, queries, k, provider);
+                    var p = (Percentile(latencies, 50), Percentile(latencies, 95), cpu);
                     if (!results.TryGetValue(target.Name, out var list)) results[target.Name] = list = [];
                     list.Add(p);
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {run + 1} {target.Name,-15} p50 {p.Item1,7:0.00} ms  p95 {p.Item2,7:0.00} ms"));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {run + 1} {target.Name,-15} p50 {p.Item1,7:0.00} ms  p95 {p.Item2,7:0.00} ms  backend CPU {p.Item3,6:0.00} ms/recall"));
                 }
             }
+            await folding.CancelAsync();
+            Console.WriteLine($"access hits folded: {await folder}");
             var rememberOne = await RememberAsync(proxied, 1, rememberSeconds);
             var rememberFour = await RememberAsync(proxied, 4, rememberSeconds);
             Console.WriteLine($"load average after: {LoadAverage()}");
             Console.WriteLine();
-            Console.WriteLine($"| memories | target | k | median p50 (ms) | median p95 (ms) | runs |");
-            Console.WriteLine($"|---:|---|---:|---:|---:|---:|");
+            Console.WriteLine($"| memories | target | k | median p50 (ms) | median p95 (ms) | backend CPU (ms/recall) | runs |");
+            Console.WriteLine($"|---:|---|---:|---:|---:|---:|---:|");
             foreach (var (name, list) in results)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {count:N0} | {name} | {k} | {Median(list.Select(x => x.P50)):0.00} | {Median(list.Select(x => x.P95)):0.00} | {list.Count} |"));
+                    $"| {count:N0} | {name} | {k} | {Median(list.Select(x => x.P50)):0.00} | {Median(list.Select(x => x.P95)):0.00} | {Median(list.Select(x => x.Cpu)):0.00} | {list.Count} |"));
             Console.WriteLine();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"remember through the proxy ({provider.Model}, HNSW index in place): {rememberOne:0} memories/s with 1 client, {rememberFour:0} with 4 clients"));
@@ -245,7 +254,7 @@ internal static class RecallLatency
     }
 
     /// <summary>One client, queries one after another; the first 10% warm up and are not counted.</summary>
-    private static async Task<List<double>> MeasureAsync(string connectionString, bool hybrid, bool viaProxy, string[] texts, int queries, int k, BuiltinEmbeddingProvider provider)
+    private static async Task<(List<double> Latencies, double BackendCpuMs)> MeasureAsync(string connectionString, bool hybrid, bool viaProxy, string[] texts, int queries, int k, BuiltinEmbeddingProvider provider)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
@@ -255,10 +264,17 @@ internal static class RecallLatency
             (true, false) => "SELECT id FROM recall($1, k => $2, _embedding => $3::vector, _model => $4)",
             (false, _) => "SELECT id FROM recall($1, k => $2, ranking => '{lexical}')",
         };
+        int backendPid;
         var latencies = new List<double>(queries);
+        // CPU time of the PostgreSQL backend serving this session (through the proxy too: its upstream backend),
+        // from /proc: unlike latency it hardly moves with the load of other work on the machine.
+        await using (var pidCommand = new NpgsqlCommand("SELECT pg_backend_pid()", connection))
+            backendPid = (int)(await pidCommand.ExecuteScalarAsync())!;
+        var cpuBefore = 0L;
         var warmup = Math.Max(5, queries / 10);
         for (var i = 0; i < queries + warmup; i++)
         {
+            if (i == warmup) cpuBefore = CpuTicks(backendPid);
             var text = texts[i % texts.Length];
             await using var command = new NpgsqlCommand(sql, connection);
             command.Parameters.Add(new() { Value = text });
@@ -276,7 +292,69 @@ internal static class RecallLatency
             if (i >= warmup) latencies.Add(watch.Elapsed.TotalMilliseconds);
             if (rows != k) throw new InvalidOperationException($"recall returned {rows} rows, expected {k}");
         }
-        return latencies;
+        var cpuMs = (CpuTicks(backendPid) - cpuBefore) * 1000.0 / ClockTicksPerSecond / queries;
+        return (latencies, cpuMs);
+    }
+
+    private const int ClockTicksPerSecond = 100;   // USER_HZ on Linux
+
+    /// <summary>utime + stime of a process, in clock ticks; 0 where /proc cannot be read (another machine, macOS).</summary>
+    private static long CpuTicks(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        }
+        catch (IOException) { return 0; }
+        catch (UnauthorizedAccessException) { return 0; }
+    }
+
+    /// <summary>
+    /// Reads the memory schema's tables and indexes into shared_buffers (pg_prewarm), so the runs measure an
+    /// instance that has been running, not the first touch of every buffer page (with a shared_buffers larger
+    /// than the data, the first pass over it costs page faults a warm instance never pays again).
+    /// </summary>
+    private static async Task PrewarmAsync(string adminConnectionString)
+    {
+        await using var admin = new NpgsqlConnection(adminConnectionString);
+        await admin.OpenAsync();
+        try
+        {
+            await Exec(admin, "CREATE EXTENSION IF NOT EXISTS pg_prewarm");
+        }
+        catch (PostgresException e)
+        {
+            Console.WriteLine($"pg_prewarm is not available ({e.MessageText}): the runs start from a cold buffer cache");
+            return;
+        }
+        var watch = Stopwatch.StartNew();
+        await using var prewarm = new NpgsqlCommand(
+            "SELECT coalesce(sum(pg_prewarm(c.oid)), 0)::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace " +
+            "WHERE n.nspname = 'memory' AND c.relkind IN ('r', 'i', 't') AND c.relpersistence <> 't'", admin) { CommandTimeout = 0 };
+        var blocks = (long)(await prewarm.ExecuteScalarAsync())!;
+        await using var size = new NpgsqlCommand("SELECT current_setting('shared_buffers')", admin);
+        var sharedBuffers = await size.ExecuteScalarAsync();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"prewarmed {blocks * 8 / 1024} MB of the memory schema into shared_buffers ({sharedBuffers}) in {watch.Elapsed.TotalSeconds:0.0} s"));
+    }
+
+    private static async Task<long> FoldAccessAsync(string adminConnectionString, CancellationToken cancellationToken)
+    {
+        var folded = 0L;
+        await using var admin = new NpgsqlConnection(adminConnectionString);
+        await admin.OpenAsync(CancellationToken.None);
+        await using (var exists = new NpgsqlCommand("SELECT to_regprocedure('memory.fold_access(integer)') IS NOT NULL", admin))
+            if (await exists.ExecuteScalarAsync(CancellationToken.None) is not true) return 0;   // a schema older than the access log
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try { await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken); }
+            catch (OperationCanceledException) { break; }
+            await using var fold = new NpgsqlCommand("SELECT memory.fold_access()", admin);
+            folded += (int)(await fold.ExecuteScalarAsync(CancellationToken.None))!;
+        }
+        return folded;
     }
 
     private static async Task<double> RememberAsync(string connectionString, int clients, int seconds)

@@ -1,5 +1,6 @@
 using MemorySql.Embeddings;
 using MemorySql.Embeddings.Llm;
+using MemorySql.Workers.Access;
 using MemorySql.Workers.Check;
 using MemorySql.Workers.Common;
 using MemorySql.Workers.Decay;
@@ -23,7 +24,7 @@ public static class WorkerServiceCollectionExtensions
 {
     /// <summary>
     /// Registers the workers enabled in <paramref name="configuration"/> as hosted services — embed
-    /// (<c>Workers:Embed</c>), decay (<c>Workers:Decay</c>), dedup/contradiction check (<c>Workers:Check</c>),
+    /// (<c>Workers:Embed</c>), decay (<c>Workers:Decay</c>), access statistics (<c>Workers:Access</c>), dedup/contradiction check (<c>Workers:Check</c>),
     /// extraction (<c>Workers:Extraction</c>) and reflection (<c>Workers:Reflection</c>) — plus a
     /// <see cref="WorkerHealthRegistry"/> to read their health, the writer that puts it into memory.worker_health
     /// (<c>Workers:Health</c>), and the <see cref="ILlmUsageSink"/> that writes memory.llm_usage. Needs an
@@ -85,6 +86,19 @@ public static class WorkerServiceCollectionExtensions
                 sp.GetRequiredService<ILogger<DecayWorker>>(),
                 sp.GetRequiredService<WorkerHealthRegistry>()));
             services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<DecayWorker>());
+        }
+
+        services.AddOptions<AccessWorkerOptions>().Bind(configuration.GetSection(AccessWorkerOptions.SectionName));
+        var access = new AccessWorkerOptions();
+        configuration.GetSection(AccessWorkerOptions.SectionName).Bind(access);
+        if (access.Enabled)
+        {
+            services.TryAddSingleton(sp => new AccessWorker(
+                sp.GetRequiredService<WorkerDataSource>().DataSource,
+                sp.GetRequiredService<IOptions<AccessWorkerOptions>>().Value,
+                sp.GetRequiredService<ILogger<AccessWorker>>(),
+                sp.GetRequiredService<WorkerHealthRegistry>()));
+            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<AccessWorker>());
         }
 
         services.AddOptions<CheckWorkerOptions>().Bind(configuration.GetSection(CheckWorkerOptions.SectionName));

@@ -5,6 +5,7 @@ using MemorySql.Embeddings;
 using MemorySql.Embeddings.Llm;
 using MemorySql.Workers.Check;
 using MemorySql.Workers.Common;
+using MemorySql.Workers.Access;
 using MemorySql.Workers.Decay;
 using MemorySql.Workers.Embed;
 using MemorySql.Workers.Tests.Lifecycle;
@@ -60,10 +61,11 @@ public sealed partial class WorkerRegistrationTests
         var hosted = services.GetServices<IHostedService>().ToList();
         Assert.Single(hosted, h => h is EmbedWorker);
         Assert.Single(hosted, h => h is DecayWorker);
+        Assert.Single(hosted, h => h is AccessWorker);
         Assert.Single(hosted, h => h is ExtractionWorker);
         Assert.Single(hosted, h => h is ReflectionWorker);
         var check = Assert.IsType<CheckWorker>(Assert.Single(hosted, h => h is CheckWorker));
-        Assert.Equal(new[] { "check", "decay", "embed", "extraction", "reflection" },
+        Assert.Equal(new[] { "access", "check", "decay", "embed", "extraction", "reflection" },
             services.GetRequiredService<WorkerHealthRegistry>().Snapshot().Select(s => s.Worker).Order().ToArray());
         Assert.Equal("heuristics", check.Health.Target);   // no LLM registered
     }
@@ -101,7 +103,7 @@ public sealed partial class WorkerRegistrationTests
     {
         await using var services = Build(Config(("Workers:Embed:Enabled", "false"), ("Workers:Health:Enabled", "false"),
             ("Workers:Extraction:Enabled", "false"), ("Workers:Reflection:Enabled", "false"),
-            ("Workers:Decay:Enabled", "false"), ("Workers:Check:Enabled", "false")));
+            ("Workers:Decay:Enabled", "false"), ("Workers:Check:Enabled", "false"), ("Workers:Access:Enabled", "false")));
         Assert.IsType<LlmUsageWriter>(Assert.Single(services.GetServices<IHostedService>()));
         Assert.Empty(services.GetRequiredService<WorkerHealthRegistry>().Snapshot());
     }
@@ -110,14 +112,18 @@ public sealed partial class WorkerRegistrationTests
     public async Task InvalidOptions_FailNamingTheKey()
     {
         await using var services = Build(Config(("Workers:Embed:BatchSize", "0"), ("Workers:Embed:MaxAttempts", "0"),
-            ("Workers:Decay:IntervalSeconds", "0"), ("Workers:Check:Candidates", "0"), ("Workers:Check:LeaseSeconds", "-1")));
-        Func<object>[] creations = [services.GetRequiredService<EmbedWorker>, services.GetRequiredService<DecayWorker>, services.GetRequiredService<CheckWorker>];
+            ("Workers:Decay:IntervalSeconds", "0"), ("Workers:Check:Candidates", "0"), ("Workers:Check:LeaseSeconds", "-1"),
+            ("Workers:Access:IntervalSeconds", "0"), ("Workers:Access:BatchSize", "0")));
+        Func<object>[] creations = [services.GetRequiredService<EmbedWorker>, services.GetRequiredService<DecayWorker>, services.GetRequiredService<CheckWorker>,
+                                    services.GetRequiredService<AccessWorker>];
         var errors = string.Join("\n", creations.Select(create => Assert.Throws<ArgumentException>(create).Message));
         Assert.Contains("Workers:Embed:BatchSize must be between 1 and 10000", errors, StringComparison.Ordinal);
         Assert.Contains("Workers:Embed:MaxAttempts must be between 1 and 1000", errors, StringComparison.Ordinal);
         Assert.Contains("Workers:Decay:IntervalSeconds must be between 1 and 604800", errors, StringComparison.Ordinal);
         Assert.Contains("Workers:Check:Candidates must be between 1 and 50", errors, StringComparison.Ordinal);
         Assert.Contains("Workers:Check:LeaseSeconds must be between 1 and 86400", errors, StringComparison.Ordinal);
+        Assert.Contains("Workers:Access:IntervalSeconds must be between 0.1 and 3600", errors, StringComparison.Ordinal);
+        Assert.Contains("Workers:Access:BatchSize must be between 1 and 1000000", errors, StringComparison.Ordinal);
     }
 
     [GeneratedRegex("```json\\n(.*?)```", RegexOptions.Singleline)]
@@ -141,6 +147,7 @@ public sealed partial class WorkerRegistrationTests
         foreach (var row in (IEnumerable<object[]>)WorkerExamples()) examples.Add((string)row[0]);
         Assert.True(examples.Count >= 5);
         Assert.Contains(examples, e => e.Contains("\"Decay\"", StringComparison.Ordinal));
+        Assert.Contains(examples, e => e.Contains("\"Access\"", StringComparison.Ordinal));
         Assert.True(examples.Count(e => e.Contains("\"Check\"", StringComparison.Ordinal)) >= 2);
         foreach (var section in new[] { "Extraction", "Reflection", "Health" })
         {
@@ -161,7 +168,8 @@ public sealed partial class WorkerRegistrationTests
         var extraction = Bind<ExtractionWorkerOptions>(configuration, ExtractionWorkerOptions.SectionName);
         var reflection = Bind<ReflectionWorkerOptions>(configuration, ReflectionWorkerOptions.SectionName);
         var health = Bind<WorkerHealthOptions>(configuration, WorkerHealthOptions.SectionName);
-        Assert.Empty(embed.Validate().Concat(decay.Validate()).Concat(check.Validate()));
+        var access = Bind<AccessWorkerOptions>(configuration, AccessWorkerOptions.SectionName);
+        Assert.Empty(embed.Validate().Concat(decay.Validate()).Concat(check.Validate()).Concat(access.Validate()));
         Assert.Empty(extraction.Validate());
         Assert.Empty(reflection.Validate());
         Assert.Empty(health.Validate());
@@ -169,6 +177,7 @@ public sealed partial class WorkerRegistrationTests
         var hosted = services.GetServices<IHostedService>().ToList();
         Assert.Equal(embed.Enabled ? 1 : 0, hosted.Count(h => h is EmbedWorker));
         Assert.Equal(decay.Enabled ? 1 : 0, hosted.Count(h => h is DecayWorker));
+        Assert.Equal(access.Enabled ? 1 : 0, hosted.Count(h => h is AccessWorker));
         Assert.Equal(check.Enabled ? 1 : 0, hosted.Count(h => h is CheckWorker));
         Assert.Equal(extraction.Enabled ? 1 : 0, hosted.Count(h => h is ExtractionWorker));
         Assert.Equal(reflection.Enabled ? 1 : 0, hosted.Count(h => h is ReflectionWorker));

@@ -28,7 +28,8 @@ internal static class UpCommand
                 ["Proxy:Port"] = parse.GetValue(port).ToString(CultureInfo.InvariantCulture),
                 ["Proxy:ListenAddress"] = parse.GetValue(listen),
             });
-            await using var instance = await LocalInstance.StartAsync(parse.GetValue(dataDir)!, parse.GetValue(port), Output.Progress, cancellationToken);
+            await using var instance = await LocalInstance.StartAsync(parse.GetValue(dataDir)!, parse.GetValue(port), Output.Progress, cancellationToken,
+                ClusterOptions.FromConfiguration(configuration));
             var target = new HostTarget(instance.Folder.AdminConnectionString(), "127.0.0.1", instance.Folder.State.PostgresPort,
                 Proxy.UpstreamTlsMode.Disable, UpstreamCaFile: null, MemorySchemaInstalled: true);
             await MemorySqlHost.RunAsync(configuration, target, () =>

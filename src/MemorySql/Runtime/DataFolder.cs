@@ -87,13 +87,14 @@ public sealed class DataFolder
         File.Move(temp, StateFile, overwrite: true);
     }
 
-    /// <summary>The embedded cluster this folder holds.</summary>
-    public EmbeddedCluster Cluster(PostgresBinaries binaries) => new(binaries, new EmbeddedClusterOptions
+    /// <summary>The embedded cluster this folder holds; <paramref name="sharedBuffers"/> is given to PostgreSQL when it starts.</summary>
+    public EmbeddedCluster Cluster(PostgresBinaries binaries, string? sharedBuffers = null) => new(binaries, new EmbeddedClusterOptions
     {
         DataDir = ClusterDir,
         Port = State.PostgresPort,
         AdminUser = State.AdminUser,
         AdminPassword = State.AdminPassword,
+        SharedBuffers = sharedBuffers,
     });
 
     public string AdminConnectionString(string database = DatabaseName) =>

@@ -15,6 +15,8 @@ public sealed record EmbeddedClusterOptions
     public required string AdminPassword { get; init; }
     /// <summary>Test clusters trade durability for speed (fsync off, tiny buffers).</summary>
     public bool Durable { get; init; } = true;
+    /// <summary>shared_buffers given to PostgreSQL at every start (e.g. "512MB"); null keeps postgresql.conf's.</summary>
+    public string? SharedBuffers { get; init; }
     /// <summary>Extra postgresql.conf lines, e.g. "max_connections = 300".</summary>
     public IReadOnlyList<string> ExtraSettings { get; init; } = [];
     /// <summary>Extra pg_hba.conf lines placed before the defaults (tests use them for md5/password roles).</summary>
@@ -126,8 +128,15 @@ public sealed class EmbeddedCluster
             File.WriteAllText(LogFile, "");
             ProcessRunner.HandToServiceUser(LogFile);
         }
+        // Settings given at start override postgresql.conf, so a new value applies to a cluster made by an older run.
+        var serverOptions = $"-p {_options.Port.ToString(CultureInfo.InvariantCulture)}";
+        if (_options.SharedBuffers is { } sharedBuffers)
+        {
+            progress?.Invoke($"shared_buffers = {sharedBuffers}");
+            serverOptions += $" -c shared_buffers={sharedBuffers}";
+        }
         var r = ProcessRunner.Run(_binaries.PgCtl,
-            ["-D", _options.DataDir, "-l", LogFile, "-w", "-t", "120", "-o", $"-p {_options.Port.ToString(CultureInfo.InvariantCulture)}", "start"],
+            ["-D", _options.DataDir, "-l", LogFile, "-w", "-t", "120", "-o", serverOptions, "start"],
             runAsServiceUser: true, timeout: TimeSpan.FromMinutes(3));
         if (r.ExitCode != 0)
             throw new InvalidOperationException($"PostgreSQL did not start ({r.Output}). Last lines of {LogFile}:\n{Tail(LogFile, 15)}");

@@ -24,15 +24,17 @@ public sealed class LocalInstance : IAsyncDisposable
     public DataFolder Folder { get; }
     public EmbeddedCluster Cluster { get; }
 
-    public static async Task<LocalInstance> StartAsync(string dataDir, int proxyPort, Action<string> progress, CancellationToken cancellationToken)
+    public static async Task<LocalInstance> StartAsync(string dataDir, int proxyPort, Action<string> progress, CancellationToken cancellationToken,
+        ClusterOptions? clusterOptions = null)
     {
+        var sharedBuffers = (clusterOptions ?? new ClusterOptions()).ResolveSharedBuffers();
         var binaries = PostgresBinaries.Locate();
         // Lock first: a second `up` on the same folder must not touch its state (ports, passwords).
         var @lock = TakeLock(Path.GetFullPath(dataDir));
         try
         {
             var folder = DataFolder.OpenOrCreate(dataDir, proxyPort);
-            var cluster = folder.Cluster(binaries);
+            var cluster = folder.Cluster(binaries, sharedBuffers);
             cluster.Initialize(progress);
             var started = false;
             if (cluster.IsRunning())

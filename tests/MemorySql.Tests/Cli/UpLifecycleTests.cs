@@ -8,10 +8,13 @@ namespace MemorySql.Tests.Cli;
 public sealed class UpLifecycleTests
 {
     [Fact]
-    public async Task Up_StopsCleanlyOnSigterm_AndARestartKeepsTheMemories()
+    public async Task Up_StopsCleanlyOnSigterm_AndARestartKeepsTheMemories_WithSharedBuffersFromTheConfiguration()
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "memorysql-life-" + Guid.NewGuid().ToString("N")[..10]);
         var port = EmbeddedCluster.FreePort().ToString(CultureInfo.InvariantCulture);
+        var config = Path.Combine(Path.GetTempPath(), "memorysql-life-" + Guid.NewGuid().ToString("N")[..10] + ".json");
+        var example = ClusterOptionsTests.DocsExamples()[0];   // docs/configuration.md's Cluster example
+        await File.WriteAllTextAsync(config, example);
         try
         {
             await using (var first = CliProcess.Start("up", "--data-dir", dataDir, "--port", port))
@@ -22,6 +25,9 @@ public sealed class UpLifecycleTests
                     await conn.OpenAsync();
                     await using var cmd = new NpgsqlCommand("CALL remember('kept across restarts')", conn);
                     await cmd.ExecuteNonQueryAsync();
+                    // By default a quarter of the memory, 128 MB to 2 GB, not PostgreSQL's own 128 MB whatever the machine.
+                    await using var showDefault = new NpgsqlCommand("SHOW shared_buffers", conn);
+                    Assert.Equal(new ClusterOptions().ResolveSharedBuffers(), await showDefault.ExecuteScalarAsync());
                 }
                 first.Signal("TERM");
                 Assert.Equal(0, await first.WaitForExitAsync(TimeSpan.FromMinutes(1)));
@@ -32,18 +38,24 @@ public sealed class UpLifecycleTests
             var folder = DataFolder.Open(dataDir);
             Assert.False(folder.Cluster(PostgresBinaries.Locate()).IsRunning(), "PostgreSQL must stop with memorysql up");
 
-            await using var second = CliProcess.Start("up", "--data-dir", dataDir, "--port", port);
+            await using var second = CliProcess.Start("up", "--data-dir", dataDir, "--port", port, "--config", config);
             var again = await second.WaitForStdOutAsync(l => l.StartsWith("postgresql://", StringComparison.Ordinal), TimeSpan.FromMinutes(3));
             Assert.DoesNotContain("creating a PostgreSQL", second.StdErr, StringComparison.Ordinal);
             await using var check = new NpgsqlConnection(PostgresUrl.ToConnectionString(again));
             await check.OpenAsync();
             await using var recall = new NpgsqlCommand("SELECT content FROM recall('kept across restarts', k => 1)", check);
             Assert.Equal("kept across restarts", await recall.ExecuteScalarAsync());
+            // The configured size applies at the next start of an existing cluster.
+            await using var show = new NpgsqlCommand("SHOW shared_buffers", check);
+            var configured = ClusterOptionsTests.Bind(example).ResolveSharedBuffers();
+            Assert.Equal(configured, await show.ExecuteScalarAsync());
+            Assert.Contains($"shared_buffers = {configured}", second.StdErr, StringComparison.Ordinal);
             second.Signal("INT");
             Assert.Equal(0, await second.WaitForExitAsync(TimeSpan.FromMinutes(1)));
         }
         finally
         {
+            File.Delete(config);
             try { Directory.Delete(dataDir, recursive: true); }
             catch (IOException) { }
         }

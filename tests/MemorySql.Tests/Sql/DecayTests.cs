@@ -59,7 +59,10 @@ public sealed class DecayTests : IClassFixture<TestDatabase>
             Assert.Equal(current, await ws.ScalarAsync<float>("SELECT memory.effective_importance(m) FROM memory.memories m WHERE id = $1", id), 4);
             var recalled = Assert.Single(await ws.DataSource.QueryAsync("SELECT id, importance FROM recall('quarterly report due', k => 1)"));
             Assert.Equal(current, (float)recalled["importance"]!, 3);
-            // recall touched it: used now, so it is back to full strength (plus the access lift).
+            // recall touched it: once its access hit is folded (the access worker, within seconds; here at once),
+            // it was used now, so it is back to full strength (plus the access lift).
+            Assert.Equal(current, await ws.ScalarAsync<float>("SELECT effective_importance FROM memory.memories_current WHERE id = $1", id), 3);
+            Assert.Equal(1, await ws.ScalarAsync<int>("SELECT memory.fold_access()"));
             var after = await ws.ScalarAsync<float>("SELECT effective_importance FROM memory.memories_current WHERE id = $1", id);
             Assert.Equal((float)(0.8 * (1 + 0.2 * Math.Log(2))), after, 3);
         }
@@ -67,6 +70,21 @@ public sealed class DecayTests : IClassFixture<TestDatabase>
         {
             await _db.ExecuteAsync("DELETE FROM memory.policies WHERE workspace = $1", ws.Name);
         }
+    }
+
+    [Fact]
+    public async Task ArchiveDecayed_CountsRecallsNotFoldedYet_ARecalledMemoryIsNotArchived()
+    {
+        var ws = await _db.CreateWorkspaceAsync("decay_pending");
+        var recalled = await OldMemoryAsync(ws, "The spare key hangs behind the garage door", 0.5, "200 days");
+        var forgotten = await OldMemoryAsync(ws, "The old spare tyre was sold in spring", 0.5, "200 days");
+        Assert.Single(await ws.DataSource.QueryAsync("SELECT id FROM recall('key garage door', k => 1)"));
+        Assert.Equal(1L, await ws.ScalarAsync<long>("SELECT count(*) FROM memory.access_log"));   // not folded yet
+
+        Assert.Equal(1L, await ws.ScalarAsync<long>("SELECT archived FROM memory.archive_decayed_all()"));
+        Assert.Equal("active", await StatusAsync(recalled));
+        Assert.Equal("archived", await StatusAsync(forgotten));
+        Assert.Equal(1, await ws.ScalarAsync<int>("SELECT access_count FROM memory.memories WHERE id = $1", recalled));
     }
 
     private async Task<Guid> OldMemoryAsync(TestRole ws, string content, double importance, string createdAgo, string? accessedAgo = null,

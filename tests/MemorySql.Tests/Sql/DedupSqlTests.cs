@@ -111,6 +111,20 @@ public sealed class DedupSqlTests : IClassFixture<TestDatabase>, IAsyncLifetime
     }
 
     [Fact]
+    public async Task MergeDuplicate_HandsTheDuplicatesRecallHitsNotFoldedYet_ToTheSurvivor()
+    {
+        var ws = await _db.CreateWorkspaceAsync("dd_pending_hits");
+        var older = await RememberAsync(ws, "Kim drinks oat milk", "[1,0,0]");
+        var newer = await RememberAsync(ws, "Kim drinks oat milk daily", "[0.99,0.05,0]");
+        Assert.Equal(2, (await ws.DataSource.QueryAsync("SELECT id FROM recall('oat milk', ranking => '{lexical}')")).Count);
+
+        Assert.Equal("merged", await ws.ScalarAsync<string>("SELECT memory.merge_duplicate($1, $2, 0.97)", newer, older));
+        Assert.Equal(2, await ws.ScalarAsync<int>("SELECT memory.fold_access()"));
+        Assert.Equal(3, await ws.ScalarAsync<int>("SELECT access_count FROM memory.memories WHERE id = $1", older));  // 2 hits + 1 for the repetition
+        Assert.Equal(0, await ws.ScalarAsync<int>("SELECT access_count FROM memory.memories WHERE id = $1", newer));
+    }
+
+    [Fact]
     public async Task MergeDuplicate_IntoAnArchivedMemory_RevivesIt()
     {
         var ws = await _db.CreateWorkspaceAsync("dd_revive");

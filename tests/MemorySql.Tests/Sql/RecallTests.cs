@@ -220,7 +220,7 @@ public sealed class RecallTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
-    public async Task Recall_TouchesAccessStatistics_ButNotInReadOnlyTransactions()
+    public async Task Recall_RecordsAnAccessHit_FoldedIntoAccessStatistics_ButNotInReadOnlyTransactions()
     {
         var ws = await _db.CreateWorkspaceAsync("rc_touch");
         var id = await ws.ScalarAsync<Guid>("CALL remember('touch me softly')");
@@ -231,11 +231,123 @@ public sealed class RecallTests : IClassFixture<TestDatabase>
             Assert.Single(await conn.QueryAsync("SELECT id FROM recall('touch')"));
             await tx.CommitAsync();
         }
-        Assert.Equal(0, await conn.ScalarAsync<int>("SELECT access_count FROM memory.memories WHERE id = $1", id));
+        Assert.Equal(0L, await conn.ScalarAsync<long>("SELECT count(*) FROM memory.access_log"));
         Assert.Equal(0L, await conn.ScalarAsync<long>("SELECT count(*) FROM memory.query_embeddings"));
+
         Assert.Single(await conn.QueryAsync("SELECT id FROM recall('touch')"));
-        Assert.Equal(1, await conn.ScalarAsync<int>("SELECT access_count FROM memory.memories WHERE id = $1", id));
+        Assert.Single(await conn.QueryAsync("SELECT id FROM recall('softly')"));
+        // Recorded, not yet in the memory: the access worker folds within seconds, memory.fold_access() at once.
+        Assert.Equal(2L, await conn.ScalarAsync<long>("SELECT count(*) FROM memory.access_log WHERE memory_id = $1", id));
+        Assert.Equal(2L, await conn.ScalarAsync<long>("SELECT value FROM memory.stats WHERE section = 'access' AND key = 'pending_hits'"));
+        Assert.Equal(0, await conn.ScalarAsync<int>("SELECT access_count FROM memory.memories WHERE id = $1", id));
+        Assert.Equal(2, await conn.ScalarAsync<int>("SELECT memory.fold_access()"));
+        Assert.Equal(2, await conn.ScalarAsync<int>("SELECT access_count FROM memory.memories WHERE id = $1", id));
         Assert.NotNull(await conn.ScalarAsync<DateTime?>("SELECT last_accessed_at FROM memory.memories WHERE id = $1", id));
+        Assert.Equal(0L, await conn.ScalarAsync<long>("SELECT count(*) FROM memory.access_log"));
+        Assert.Equal(0, await conn.ScalarAsync<int>("SELECT memory.fold_access()"));
+    }
+
+    [Fact]
+    public async Task Recall_DoesNotWriteTheMemoryRows_ItReturns()
+    {
+        // The point of the access log: a recall writes no logged table, so its commit waits for no WAL flush.
+        var ws = await _db.CreateWorkspaceAsync("rc_nowrite");
+        var id = await ws.ScalarAsync<Guid>("CALL remember('a quiet read of the archive')");
+        var before = await ws.ScalarAsync<string>("SELECT xmin::text FROM memory.memories WHERE id = $1", id);
+        Assert.Single(await ws.DataSource.QueryAsync("SELECT id FROM recall('quiet archive')"));
+        Assert.Equal(before, await ws.ScalarAsync<string>("SELECT xmin::text FROM memory.memories WHERE id = $1", id));
+        Assert.Equal("u", await ws.ScalarAsync<string>("SELECT relpersistence::text FROM pg_class WHERE oid = 'memory.access_log'::regclass"));
+    }
+
+    [Fact]
+    public async Task Recall_RolledBack_CountsNoAccess()
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_rollback");
+        var id = await ws.ScalarAsync<Guid>("CALL remember('undo the lookup')");
+        await using var conn = await ws.OpenAsync();
+        await using (var tx = await conn.BeginTransactionAsync())
+        {
+            Assert.Single(await conn.QueryAsync("SELECT id FROM recall('lookup')"));
+            await tx.RollbackAsync();
+        }
+        await conn.ScalarAsync<int>("SELECT memory.fold_access()");
+        Assert.Equal(0, await conn.ScalarAsync<int>("SELECT access_count FROM memory.memories WHERE id = $1", id));
+    }
+
+    [Fact]
+    public async Task FoldAccess_NeverWaitsForALockedMemory_ItsHitsStayForTheNextFold()
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_fold_lock");
+        var locked = await ws.ScalarAsync<Guid>("CALL remember('held by a long transaction')");
+        var free = await ws.ScalarAsync<Guid>("CALL remember('free to count, held by nobody')");
+        Assert.Equal(2, (await ws.DataSource.QueryAsync("SELECT id FROM recall('held')")).Count);
+        await using var holder = await ws.OpenAsync();
+        await using (var tx = await holder.BeginTransactionAsync())
+        {
+            await holder.ExecAsync("SELECT 1 FROM memory.memories WHERE id = $1 FOR UPDATE", locked);
+            await using var folder = await ws.OpenAsync();
+            await folder.ExecAsync("SET lock_timeout = '5s'");  // a fold that waited would fail here instead of passing
+            Assert.Equal(1, await folder.ScalarAsync<int>("SELECT memory.fold_access()"));
+            Assert.Equal(1, await folder.ScalarAsync<int>("SELECT access_count FROM memory.memories WHERE id = $1", free));
+            Assert.Equal(0, await folder.ScalarAsync<int>("SELECT access_count FROM memory.memories WHERE id = $1", locked));
+            await tx.CommitAsync();
+        }
+        Assert.Equal(1, await ws.ScalarAsync<int>("SELECT memory.fold_access()"));
+        Assert.Equal(1, await ws.ScalarAsync<int>("SELECT access_count FROM memory.memories WHERE id = $1", locked));
+    }
+
+    [Fact]
+    public async Task FoldAccess_CountsEachHitOnce_EvenWhenFoldsRunAtOnce()
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_fold_once");
+        var id = await ws.ScalarAsync<Guid>("CALL remember('counted exactly once per recall')");
+        for (var i = 0; i < 20; i++) Assert.Single(await ws.DataSource.QueryAsync("SELECT id FROM recall('counted')"));
+        var folds = await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+        {
+            await using var folder = await ws.OpenAsync();
+            return await folder.ScalarAsync<int>("SELECT memory.fold_access(3)");
+        }));
+        var rest = await ws.ScalarAsync<int>("SELECT memory.fold_access()");
+        Assert.Equal(20, folds.Sum() + rest);
+        Assert.Equal(20, await ws.ScalarAsync<int>("SELECT access_count FROM memory.memories WHERE id = $1", id));
+    }
+
+    [Fact]
+    public async Task FoldAccess_ByAWorkspace_FoldsItsOwnHitsOnly_AndHitsCannotNameAnotherWorkspace()
+    {
+        var mine = await _db.CreateWorkspaceAsync("rc_fold_mine");
+        var theirs = await _db.CreateWorkspaceAsync("rc_fold_theirs");
+        var myId = await mine.ScalarAsync<Guid>("CALL remember('mine to recall')");
+        var theirId = await theirs.ScalarAsync<Guid>("CALL remember('theirs to recall')");
+        Assert.Single(await mine.DataSource.QueryAsync("SELECT id FROM recall('recall')"));
+        Assert.Single(await theirs.DataSource.QueryAsync("SELECT id FROM recall('recall')"));
+        Assert.Equal(1, await mine.ScalarAsync<int>("SELECT memory.fold_access()"));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM memory.access_log WHERE memory_id = $1", theirId));
+        var e = await Assert.ThrowsAsync<Npgsql.PostgresException>(() =>
+            mine.ExecuteAsync("INSERT INTO memory.access_log (workspace, memory_id) VALUES ($1, $2)", theirs.Name, theirId));
+        Assert.Equal("42501", e.SqlState);
+        Assert.Equal(1, await mine.ScalarAsync<int>("SELECT access_count FROM memory.memories WHERE id = $1", myId));
+        Assert.Equal(0, await theirs.ScalarAsync<int>("SELECT access_count FROM memory.memories WHERE id = $1", theirId));
+    }
+
+    [Fact]
+    public async Task FoldAccess_DropsHitsOfMemoriesThatAreGone()
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_fold_gone");
+        var id = await ws.ScalarAsync<Guid>("CALL remember('soon deleted for good')");
+        Assert.Single(await ws.DataSource.QueryAsync("SELECT id FROM recall('deleted')"));
+        await _db.ExecuteAsync("DELETE FROM memory.memories WHERE id = $1", id);
+        Assert.Equal(1, await ws.ScalarAsync<int>("SELECT memory.fold_access()"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM memory.access_log WHERE memory_id = $1", id));
+    }
+
+    [Fact]
+    public async Task FoldAccess_WithABadBatchSize_Is22023()
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_fold_bad");
+        var e = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => ws.ExecuteAsync("SELECT memory.fold_access(0)"));
+        Assert.Equal("22023", e.SqlState);
+        Assert.Contains("batch_size", e.MessageText, StringComparison.Ordinal);
     }
 
     [Fact]
