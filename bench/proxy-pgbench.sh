@@ -89,12 +89,15 @@ as_pg pgbouncer -d "$work/pgbouncer.ini"
 
 echo "==> MemorySql proxy on port $proxy_port" >&2
 dotnet build bench/MemorySql.Proxy.Benchmarks -c Release -nologo -v:q -clp:ErrorsOnly >/dev/null
-dotnet bench/MemorySql.Proxy.Benchmarks/bin/Release/net10.0/MemorySql.Proxy.Benchmarks.dll serve \
+# setsid: a session of its own, like PgBouncer's -d and PostgreSQL's postmaster. With the kernel's autogroup
+# scheduling (sched_autogroup_enabled=1) every session gets an equal share of the CPU whatever its number of
+# threads; started in this script's session the proxy would share one share with pgbench.
+setsid dotnet bench/MemorySql.Proxy.Benchmarks/bin/Release/net10.0/MemorySql.Proxy.Benchmarks.dll serve \
   --port "$proxy_port" --upstream-port "$pg_port" $proxy_args > "$work/proxy.log" 2>&1 &
 proxy_pid=$!
 if [ -n "$alt_args" ]; then
   echo "==> second MemorySql proxy ($alt_args) on port $alt_port" >&2
-  dotnet bench/MemorySql.Proxy.Benchmarks/bin/Release/net10.0/MemorySql.Proxy.Benchmarks.dll serve \
+  setsid dotnet bench/MemorySql.Proxy.Benchmarks/bin/Release/net10.0/MemorySql.Proxy.Benchmarks.dll serve \
     --port "$alt_port" --upstream-port "$pg_port" $alt_args > "$work/proxy-alt.log" 2>&1 &
   alt_pid=$!
 fi
