@@ -8,9 +8,10 @@ namespace MemorySql.Workers.Check;
 
 /// <summary>
 /// The LLM budget and usage of one memory's check, as the extraction and reflection workers keep them: the
-/// workspace's permission and daily token budget (memory.llm_budget) are asked once, on the first pair that
-/// would go to the LLM (a check that never needs the LLM costs no query), and every call is written to
-/// memory.llm_usage (purpose 'contradiction') before the next budget check can happen.
+/// workspace's permission and daily token budget (memory.llm_budget) are asked before the first pair that would
+/// go to the LLM (a check that never needs the LLM costs no query) and again after every call, which is written
+/// to memory.llm_usage (purpose 'contradiction') first — so a memory with several close neighbours stops calling
+/// the LLM as soon as a call spent the budget, instead of finishing its pairs on it.
 /// </summary>
 internal sealed class CheckLlmScope : ILlmJudgeScope
 {
@@ -43,9 +44,11 @@ internal sealed class CheckLlmScope : ILlmJudgeScope
         return _offlineReason;
     }
 
-    public Task RecordAsync(LlmUsage usage, string? error, CancellationToken cancellationToken) =>
-        _usage is null
-            ? Task.CompletedTask
-            : _usage.WriteNowAsync(new LlmUsageRecord(_workspace, LlmContradictionJudge.Purpose, _model, usage, error is null, error,
+    public async Task RecordAsync(LlmUsage usage, string? error, CancellationToken cancellationToken)
+    {
+        if (_usage is not null)
+            await _usage.WriteNowAsync(new LlmUsageRecord(_workspace, LlmContradictionJudge.Purpose, _model, usage, error is null, error,
                 new JsonObject { ["memory"] = _memoryId.ToString() }.ToJsonString()), CancellationToken.None);
+        _asked = false; // the call spent tokens: ask the budget again before the next one
+    }
 }

@@ -114,6 +114,23 @@ public sealed class CheckWorkerLlmBudgetTests(TestDatabase db) : IClassFixture<T
     }
 
     [Fact]
+    public async Task BudgetSpentInTheMiddleOfOneMemorysCheck_StopsTheLlmForItsRemainingPairs()
+    {
+        var ws = await _db.CreateWorkspaceAsync("cb_mid_check");
+        await SetPolicyAsync(ws, """{"llm.budget_tokens_per_day": 150}""");
+        var llm = new ScriptedLlm { Answer = (_, _) => new { verdict = "unrelated", current = "unclear", confidence = 0.9, reason = "both hold" } };
+        // Four facts of the same shape: a memory's check has several close neighbours, each a pair for the judge.
+        foreach (var city in new[] { "Lisbon", "Porto", "Madrid", "Paris" })
+            await RememberAsync(ws, $"Dana lives in {city}");
+        await StartAsync(llm);
+        await DrainedAsync(_db, ws.Name);
+
+        // One call spends the whole budget; every later pair, of the same memory or another, is judged offline.
+        Assert.Equal(1, llm.Calls);
+        Assert.Equal(150L, await ws.ScalarAsync<long>("SELECT used_tokens FROM memory.llm_budget()"));
+    }
+
+    [Fact]
     public async Task LlmDisabledByPolicy_TheHeuristicsDecide_AndTheCaseSaysWhy()
     {
         var ws = await _db.CreateWorkspaceAsync("cb_disabled");
