@@ -79,6 +79,7 @@ internal sealed class LocomoRunner
                 _progress($"{conversation.SampleId}: {conversation.Turns.Count} turns stored ({result.Memories} in {ingestion.Elapsed.TotalSeconds:0.0} s)");
             }
             result.Ingestion = ingestion.Elapsed;
+            await WaitForWorkersAsync(workspaces.Select(w => w.Name).ToArray(), cancellationToken);
             foreach (var (conversation, name, password) in workspaces)
                 await AskAsync(conversation, name, password, result, cancellationToken);
         }
@@ -134,6 +135,49 @@ internal sealed class LocomoRunner
         create.Parameters.Add(new() { Value = password });
         await create.ExecuteNonQueryAsync(cancellationToken);
         return false;
+    }
+
+    /// <summary>
+    /// Waits until the workers have embedded and checked (dedup, contradictions) everything just stored: a question
+    /// asked while the check worker still merges near-duplicates sees a different set of memories than one asked
+    /// after, and two runs of the same build would rank differently.
+    /// </summary>
+    private async Task WaitForWorkersAsync(string[] workspaces, CancellationToken cancellationToken)
+    {
+        await using var admin = new NpgsqlConnection(_target.AdminConnectionString);
+        await admin.OpenAsync(cancellationToken);
+        var waited = Stopwatch.StartNew();
+        var lastReport = TimeSpan.Zero;
+        var lastProgress = TimeSpan.Zero;
+        var lastCount = long.MaxValue;
+        while (true)
+        {
+            await using var pending = new NpgsqlCommand(
+                """
+                SELECT (SELECT count(*) FROM memory.embedding_queue WHERE workspace = ANY($1) AND state = 'queued')
+                     + (SELECT count(*) FROM memory.check_queue WHERE workspace = ANY($1) AND state = 'queued')
+                """, admin);
+            pending.Parameters.Add(new() { Value = workspaces });
+            var count = (long)(await pending.ExecuteScalarAsync(cancellationToken))!;
+            if (count == 0) return;
+            if (count < lastCount)
+            {
+                lastCount = count;
+                lastProgress = waited.Elapsed;
+            }
+            else if (waited.Elapsed - lastProgress > TimeSpan.FromSeconds(15))
+            {
+                // No worker is draining these queues (a target without workers, or workers stopped): ask anyway.
+                _progress($"{count} memories wait for the embed or check worker and none was done for 15 s; asking anyway (is a worker running?)");
+                return;
+            }
+            if (waited.Elapsed - lastReport >= TimeSpan.FromSeconds(5))
+            {
+                _progress($"waiting for the workers: {count} memories to embed or check");
+                lastReport = waited.Elapsed;
+            }
+            await Task.Delay(250, cancellationToken);
+        }
     }
 
     private async Task DropWorkspaceAsync(string name, CancellationToken cancellationToken)
