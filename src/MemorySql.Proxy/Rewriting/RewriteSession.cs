@@ -534,7 +534,11 @@ internal sealed class RewriteSession
         {
             var arguments = new Dictionary<MemoryCallSite, ReflectArguments>();
             for (var i = 0; i < calls.Count; i++)
-                arguments[calls[i].Site] = await _synthesizer!.SynthesizeAsync(row is not null && i < row.Length ? row[i] : null, _sessionId, cancel.Token).ConfigureAwait(false);
+            {
+                var context = row is not null && i < row.Length ? row[i] : null;
+                // Off the socket thread, like embeddings: building the prompt and parsing the answer is CPU work.
+                arguments[calls[i].Site] = await Task.Run(() => _synthesizer!.SynthesizeAsync(context, _sessionId, cancel.Token), cancel.Token).ConfigureAwait(false);
+            }
             return (arguments, null);
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
@@ -778,7 +782,10 @@ internal sealed class RewriteSession
         lock (_gate) _embedding = cancel;
         try
         {
-            var vectors = await _embeddings.EmbedAsync(toEmbed, cancel.Token).ConfigureAwait(false);
+            // Off the socket thread: the relay's continuations run inline on the epoll loop shared by every session,
+            // and computing embeddings is CPU work (the builtin model's first use loads WordNet for a second or more):
+            // done there, it would hold up every other session's bytes, and their cancels, meanwhile.
+            var vectors = await Task.Run(() => _embeddings.EmbedAsync(toEmbed, cancel.Token).AsTask(), cancel.Token).ConfigureAwait(false);
             if (vectors.Length != toEmbed.Count)
                 throw new EmbeddingException(_embeddings.Model, $"returned {vectors.Length} vectors for {toEmbed.Count} texts", isTransient: false);
             for (int i = 0, v = 0; i < texts.Count; i++)
