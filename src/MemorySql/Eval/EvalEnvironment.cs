@@ -108,6 +108,10 @@ internal sealed class EvalEnvironment : IAsyncDisposable
 
     private static async Task StopAsync(IHost? host, LocalInstance? instance, string? folder)
     {
+        // The run's last await (an Npgsql call) may have continued on a socket event thread (inline completions,
+        // Program.Main). What follows blocks — the host's synchronous Dispose, pg_ctl — and needs that engine to
+        // finish: leave the socket thread first, or the process waits on itself forever (seen: eval never exited).
+        await Task.Yield();
         if (host is not null)
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
@@ -119,7 +123,8 @@ internal sealed class EvalEnvironment : IAsyncDisposable
             {
                 // Stopping took too long; the cluster is stopped below anyway.
             }
-            host.Dispose();
+            if (host is IAsyncDisposable asyncHost) await asyncHost.DisposeAsync();
+            else host.Dispose();
         }
         if (instance is not null) await instance.DisposeAsync();
         if (folder is not null && Directory.Exists(folder))
