@@ -29,8 +29,7 @@ internal sealed class AccessWorker : QueueWorker
     private static QueueWorkerPacing Pacing(AccessWorkerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var errors = options.Validate();
-        if (errors.Count > 0) throw new ArgumentException("invalid access worker configuration: " + string.Join("; ", errors), nameof(options));
+        QueueWorkerPacing.ThrowIfInvalid("access", options.Validate(), nameof(options));
         return new QueueWorkerPacing { PollInterval = TimeSpan.FromSeconds(options.IntervalSeconds), Concurrency = 1 };
     }
 
