@@ -1,20 +1,20 @@
-using System.IO.Pipelines;
+using System.Threading.Tasks.Sources;
 using BenchmarkDotNet.Attributes;
 using MemorySql.Protocol;
 
 namespace MemorySql.Proxy.Benchmarks;
 
 /// <summary>
-/// The relay loop without sockets (Garnet's embedded style): bytes go into an in-memory pipe whose reader
-/// continuation runs inline, so when FlushAsync returns the relay has already forwarded them to a stream
-/// that only counts. What remains is the relay's own cost per batch: header walk, inspection, write.
+/// The relay loop without sockets (Garnet's embedded style): bytes are fed to an in-memory stream that completes
+/// the relay's pending read inline, so when Feed returns the relay has already forwarded them to a stream that
+/// only counts. What remains is the relay's own cost per batch: receive, header walk, inspection, write.
 /// </summary>
 [MemoryDiagnoser]
 public class RelayBenchmarks
 {
-    private Pipe _backendPipe = null!;
-    private Pipe _frontendPipe = null!;
-    private Pipe _largePipe = null!;
+    private FeedStream _backendFeed = null!;
+    private FeedStream _frontendFeed = null!;
+    private FeedStream _largeFeed = null!;
     private CountingStream _toClient = null!;
     private CountingStream _toServer = null!;
     private Task _backendLoop = null!;
@@ -27,18 +27,14 @@ public class RelayBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var options = new PipeOptions(readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline,
-            pauseWriterThreshold: 0, useSynchronizationContext: false);
-        _backendPipe = new Pipe(options);
-        // One segment big enough for the whole row, so the harness's own pipe does not allocate per write.
-        _largePipe = new Pipe(new PipeOptions(readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline,
-            pauseWriterThreshold: 0, minimumSegmentSize: 2 << 20, useSynchronizationContext: false));
-        _frontendPipe = new Pipe(options);
+        _backendFeed = new FeedStream();
+        _largeFeed = new FeedStream();
+        _frontendFeed = new FeedStream();
         _toClient = new CountingStream();
         _toServer = new CountingStream();
-        _backendLoop = new Relay(_backendPipe.Reader, new MessageSink(_toClient), new BackendInspector(), new ActivityClock()).RunAsync();
-        _largeLoop = new Relay(_largePipe.Reader, new MessageSink(new CountingStream()), new BackendInspector(), new ActivityClock()).RunAsync();
-        _frontendLoop = new Relay(_frontendPipe.Reader, new MessageSink(_toServer), new FrontendInspector(64 << 20), new ActivityClock()).RunAsync();
+        _backendLoop = new Relay(_backendFeed, new MessageSink(_toClient), new BackendInspector(), new ActivityClock()).RunAsync();
+        _largeLoop = new Relay(_largeFeed, new MessageSink(new CountingStream()), new BackendInspector(), new ActivityClock()).RunAsync();
+        _frontendLoop = new Relay(_frontendFeed, new MessageSink(_toServer), new FrontendInspector(64 << 20), new ActivityClock()).RunAsync();
 
         // What PostgreSQL answers to one pgbench -S transaction in extended mode: 2 T D C Z.
         var b = new MessageBuilder();
@@ -69,9 +65,9 @@ public class RelayBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        _backendPipe.Writer.Complete();
-        _frontendPipe.Writer.Complete();
-        _largePipe.Writer.Complete();
+        _backendFeed.Complete();
+        _frontendFeed.Complete();
+        _largeFeed.Complete();
         _largeLoop.GetAwaiter().GetResult();
         _backendLoop.GetAwaiter().GetResult();
         _frontendLoop.GetAwaiter().GetResult();
@@ -79,15 +75,15 @@ public class RelayBenchmarks
 
     /// <summary>One query's response (5 messages, 60 bytes) from server to client.</summary>
     [Benchmark(Baseline = true)]
-    public ValueTask<FlushResult> SelectResponse_5Messages() => _backendPipe.Writer.WriteAsync(_selectResponse);
+    public void SelectResponse_5Messages() => _backendFeed.Feed(_selectResponse);
 
     /// <summary>201 frontend messages in one read, forwarded with one write.</summary>
     [Benchmark]
-    public ValueTask<FlushResult> Pipeline_201Messages() => _frontendPipe.Writer.WriteAsync(_pipeline);
+    public void Pipeline_201Messages() => _frontendFeed.Feed(_pipeline);
 
     /// <summary>A 1 MiB DataRow: streamed in slices, never buffered whole.</summary>
     [Benchmark]
-    public ValueTask<FlushResult> LargeDataRow_1MiB() => _largePipe.Writer.WriteAsync(_largeRow);
+    public void LargeDataRow_1MiB() => _largeFeed.Feed(_largeRow);
 }
 
 /// <summary>A write-only stream that counts bytes and completes every write synchronously.</summary>
@@ -111,4 +107,68 @@ internal sealed class CountingStream : Stream
         Count += buffer.Length;
         return ValueTask.CompletedTask;
     }
+}
+
+/// <summary>
+/// A read-only stream fed by the benchmark: <see cref="Feed"/> completes the reader's pending read inline (as the
+/// epoll loop does), and later reads take the rest of the fed bytes synchronously until they are gone.
+/// </summary>
+internal sealed class FeedStream : Stream, IValueTaskSource<int>
+{
+    private ManualResetValueTaskSourceCore<int> _core = new() { RunContinuationsAsynchronously = false };
+    private ReadOnlyMemory<byte> _pending;
+    private Memory<byte> _target;
+    private bool _waiting;
+    private bool _completed;
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (!_pending.IsEmpty || _completed) return new ValueTask<int>(Take(buffer));
+        _target = buffer;
+        _waiting = true;
+        _core.Reset();
+        return new ValueTask<int>(this, _core.Version);
+    }
+
+    public void Feed(ReadOnlyMemory<byte> data)
+    {
+        _pending = data;
+        if (!_waiting) return;
+        _waiting = false;
+        _core.SetResult(Take(_target));
+    }
+
+    public void Complete()
+    {
+        _completed = true;
+        if (!_waiting) return;
+        _waiting = false;
+        _core.SetResult(0);
+    }
+
+    private int Take(Memory<byte> buffer)
+    {
+        var n = Math.Min(buffer.Length, _pending.Length);
+        _pending[..n].CopyTo(buffer);
+        _pending = _pending[n..];
+        return n;
+    }
+
+    int IValueTaskSource<int>.GetResult(short token) => _core.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _core.GetStatus(token);
+
+    void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
 }

@@ -25,6 +25,8 @@ internal sealed class ClientSession
     private readonly Socket _socket;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _startupAbort = new();
+    // Stops both relay loops (Abort, or one direction ended); canceled before the relay starts, they stop at once.
+    private readonly CancellationTokenSource _relayStop = new();
     private readonly ActivityClock _clock = new();
 
     private Stream? _clientStream;
@@ -114,8 +116,32 @@ internal sealed class ClientSession
         catch (ObjectDisposedException)
         {
         }
-        _clientReader?.CancelPendingRead();
-        _upstreamReader?.CancelPendingRead();
+        CancelStartupRead(_clientReader);
+        CancelStartupRead(_upstreamReader);
+        StopRelays();
+    }
+
+    /// <summary>Wakes a read of the startup phase; the relay completes these readers when it takes over, which may race this.</summary>
+    private static void CancelStartupRead(PipeReader? reader)
+    {
+        try
+        {
+            reader?.CancelPendingRead();
+        }
+        catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException)
+        {
+        }
+    }
+
+    private void StopRelays()
+    {
+        try
+        {
+            _relayStop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
     }
 
     // ---------------------------------------------------------------- startup and authentication
@@ -334,11 +360,12 @@ internal sealed class ClientSession
         foreach (var (name, value) in _startupParameters) _rewrite?.OnParameterStatus(name, value);
         var frontendInspector = new FrontendInspector(_runtime.Options.Limits.MaxMessageSize, _rewrite);
         var backendInspector = new BackendInspector(_upstreamProcessId, _processId, _rewrite);
-        var frontend = new Relay(_clientReader!, _upstreamSink!, frontendInspector, _clock);
-        var backend = new Relay(_upstreamReader!, _clientSink!, backendInspector, _clock);
+        // The relay reads the sockets itself from here on; what the startup phase's readers hold goes first.
+        var frontend = new Relay(_clientStream!, _upstreamSink!, frontendInspector, _clock, await TakeBufferedAsync(_clientReader!).ConfigureAwait(false));
+        var backend = new Relay(_upstream!.Stream, _clientSink!, backendInspector, _clock, await TakeBufferedAsync(_upstreamReader!).ConfigureAwait(false));
 
-        var frontendTask = RunRelayAsync(frontend);
-        var backendTask = RunRelayAsync(backend);
+        var frontendTask = RunRelayAsync(frontend, _relayStop.Token);
+        var backendTask = RunRelayAsync(backend, _relayStop.Token);
         _relays = Task.WhenAll(frontendTask, backendTask);
         var first = await Task.WhenAny(frontendTask, backendTask).ConfigureAwait(false);
         var (end, error) = await first.ConfigureAwait(false);
@@ -361,16 +388,28 @@ internal sealed class ClientSession
 
         // Stop the other direction and let it finish; if it is stuck writing to a peer that stopped reading,
         // closing the sockets (CloseAsync) ends it.
-        _clientReader!.CancelPendingRead();
-        _upstreamReader!.CancelPendingRead();
+        StopRelays();
         await Task.WhenAny(first == frontendTask ? backendTask : frontendTask, Task.Delay(FinalWriteTimeout)).ConfigureAwait(false);
     }
 
-    private static async Task<(RelayEnd End, Exception? Error)> RunRelayAsync(Relay relay)
+    /// <summary>The bytes a startup-phase reader has read ahead (a client may pipeline queries after its password), copied once.</summary>
+    private static async ValueTask<ReadOnlySequence<byte>> TakeBufferedAsync(PipeReader reader)
+    {
+        var buffered = ReadOnlySequence<byte>.Empty;
+        if (reader.TryRead(out var result))
+        {
+            buffered = new ReadOnlySequence<byte>(result.Buffer.ToArray());
+            reader.AdvanceTo(result.Buffer.End);
+        }
+        await reader.CompleteAsync().ConfigureAwait(false);
+        return buffered;
+    }
+
+    private static async Task<(RelayEnd End, Exception? Error)> RunRelayAsync(Relay relay, CancellationToken stop)
     {
         try
         {
-            return (await relay.RunAsync().ConfigureAwait(false), null);
+            return (await relay.RunAsync(stop).ConfigureAwait(false), null);
         }
         catch (Exception e)
         {
@@ -550,5 +589,6 @@ internal sealed class ClientSession
         {
         }
         _startupAbort.Dispose();
+        _relayStop.Dispose();
     }
 }

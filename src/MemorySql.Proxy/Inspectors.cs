@@ -72,7 +72,7 @@ internal sealed class FrontendInspector : IRelayInspector
             FrontendCode.Bind => await _rewrite!.RewriteBindAsync(bytes, destination).ConfigureAwait(false),
             _ => bytes,
         };
-        await destination.WriteAsync(new ReadOnlySequence<byte>(replacement), endsAtBoundary: true).ConfigureAwait(false);
+        await destination.WriteAsync(replacement, endsAtBoundary: true).ConfigureAwait(false);
     }
 }
 
@@ -201,7 +201,7 @@ internal sealed class BackendInspector : IRelayInspector
             var bytes = message.ToArray();
             if (header.Type == BackendCode.ReadyForQuery) TransactionStatus = (TransactionStatus)bytes[MessageHeader.Size];
             return _rewrite!.Capture(header.Type, bytes) is { } forward
-                ? destination.WriteAsync(new ReadOnlySequence<byte>(forward), endsAtBoundary: true)
+                ? destination.WriteAsync(forward, endsAtBoundary: true)
                 : ValueTask.CompletedTask;
         }
         switch (header.Type)
@@ -218,7 +218,7 @@ internal sealed class BackendInspector : IRelayInspector
                 var visible = Math.Max(count - _hide, 0);
                 var b = new MessageBuilder(MessageHeader.Size + 2 + 4 * visible).StartMessage(BackendCode.ParameterDescription).WriteInt16((short)visible);
                 b.WriteBytes(bytes.AsSpan(MessageHeader.Size + 2, 4 * visible));
-                return destination.WriteAsync(new ReadOnlySequence<byte>(b.EndMessage().ToArray()), endsAtBoundary: true);
+                return destination.WriteAsync(b.EndMessage().ToArray(), endsAtBoundary: true);
             }
             default:
             {
@@ -227,7 +227,7 @@ internal sealed class BackendInspector : IRelayInspector
                 var pid = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(MessageHeader.Size));
                 if (pid == _upstreamProcessId)
                     System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(MessageHeader.Size), _clientProcessId);
-                return destination.WriteAsync(new ReadOnlySequence<byte>(bytes), endsAtBoundary: true);
+                return destination.WriteAsync(bytes, endsAtBoundary: true);
             }
         }
     }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.CompilerServices;
 
 namespace MemorySql.Proxy;
@@ -24,22 +23,57 @@ internal sealed class MessageSink
     /// <summary>True after a write failed (the peer is gone).</summary>
     public bool IsBroken => _broken;
 
-    /// <summary>Writes relayed bytes; <paramref name="endsAtBoundary"/> says whether the last message is complete.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WriteAsync(ReadOnlySequence<byte> data, bool endsAtBoundary)
+    /// <summary>
+    /// Writes relayed bytes; <paramref name="endsAtBoundary"/> says whether the last message is complete. When no
+    /// other write is under way and the stream takes the bytes at once (the epoll engine's send), this completes
+    /// synchronously without an async state machine: the relay's path for almost every message.
+    /// </summary>
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, bool endsAtBoundary)
     {
-        await _lock.WaitAsync().ConfigureAwait(false);
+        if (!_lock.Wait(0)) return WriteWhenFreeAsync(data, endsAtBoundary);
+        ValueTask write;
         try
         {
-            if (data.IsSingleSegment)
-            {
-                await _stream.WriteAsync(data.First).ConfigureAwait(false);
-            }
-            else
-            {
-                foreach (var segment in data)
-                    await _stream.WriteAsync(segment).ConfigureAwait(false);
-            }
+            write = _stream.WriteAsync(data);
+        }
+        catch
+        {
+            _broken = true;
+            _lock.Release();
+            throw;
+        }
+        if (!write.IsCompletedSuccessfully) return FinishWriteAsync(write, endsAtBoundary);
+        write.GetAwaiter().GetResult();
+        _atBoundary = endsAtBoundary;
+        _lock.Release();
+        return ValueTask.CompletedTask;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteWhenFreeAsync(ReadOnlyMemory<byte> data, bool endsAtBoundary)
+    {
+        await _lock.WaitAsync().ConfigureAwait(false);
+        ValueTask write;
+        try
+        {
+            write = _stream.WriteAsync(data);
+        }
+        catch
+        {
+            _broken = true;
+            _lock.Release();
+            throw;
+        }
+        await FinishWriteAsync(write, endsAtBoundary).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits for a write started under the lock, records the boundary, and releases the lock.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask FinishWriteAsync(ValueTask write, bool endsAtBoundary)
+    {
+        try
+        {
+            await write.ConfigureAwait(false);
             _atBoundary = endsAtBoundary;
         }
         catch

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.IO.Pipelines;
 using MemorySql.Protocol;
 
 namespace MemorySql.Proxy;
@@ -44,77 +43,150 @@ internal interface IRelayInspector
 }
 
 /// <summary>
-/// One direction of a session: reads what arrived, walks the message headers, and forwards every complete
-/// run of bytes with a single write per read, so a pipeline of many small messages costs one system call
-/// each way. Only the 5-byte header of each message is decoded unless the inspector asks for more; large
-/// messages are streamed through without being buffered whole. Nothing is allocated per message.
+/// One direction of a session: receives what arrived into one buffer, walks the message headers, and forwards
+/// every complete run of bytes with a single write per read, so a pipeline of many small messages costs one
+/// system call each way. Only the 5-byte header of each message is decoded unless the inspector asks for more;
+/// large messages are streamed through without being buffered whole. Nothing is allocated per message, and an
+/// idle direction holds no buffer (it waits with a zero-byte read and rents one from the pool when bytes come).
+/// With the epoll engine the receive and the send complete synchronously whenever the socket allows, so the
+/// loop suspends only to wait for the next readable edge.
 /// </summary>
 internal sealed class Relay
 {
-    private readonly PipeReader _source;
+    /// <summary>The buffer rented when bytes arrive; a message that must be seen whole and is larger gets a larger one.</summary>
+    internal const int BufferSize = 16 * 1024;
+
+    /// <summary>Room below which the unread bytes are moved to the front before receiving more.</summary>
+    private const int MinimumReceive = 4 * 1024;
+
+    private readonly Stream _source;
     private readonly MessageSink _destination;
     private readonly IRelayInspector _inspector;
     private readonly ActivityClock? _clock;
+    private byte[]? _buffer;
+    // Received bytes not yet forwarded or consumed: _buffer[_start.._end).
+    private int _start;
+    private int _end;
+    // Bytes of a message being streamed through that have not arrived yet.
     private long _remaining;
+    // Length of the message at _start that must be seen whole and has not arrived whole yet (0: none).
+    private long _wholeNeeded;
 
-    public Relay(PipeReader source, MessageSink destination, IRelayInspector inspector, ActivityClock? clock = null)
+    /// <param name="buffered">Bytes already read from <paramref name="source"/> (by the startup phase) to relay first.</param>
+    public Relay(Stream source, MessageSink destination, IRelayInspector inspector, ActivityClock? clock = null, ReadOnlySequence<byte> buffered = default)
     {
         _source = source;
         _destination = destination;
         _inspector = inspector;
         _clock = clock;
+        if (!buffered.IsEmpty)
+        {
+            _buffer = ArrayPool<byte>.Shared.Rent((int)Math.Max(BufferSize, buffered.Length));
+            buffered.CopyTo(_buffer);
+            _end = (int)buffered.Length;
+        }
     }
 
-    /// <summary>True when everything read so far ended with a complete message.</summary>
-    public bool AtMessageBoundary => _remaining == 0;
+    /// <summary>True when nothing of a message is pending: everything received so far ended with a complete message.</summary>
+    public bool AtMessageBoundary => _remaining == 0 && _start == _end;
 
     /// <summary>
-    /// Relays until the source ends, the inspector stops, or <see cref="PipeReader.CancelPendingRead"/> is called.
-    /// Throws <see cref="PgProtocolException"/> for a malformed message (after forwarding everything before it)
-    /// and I/O exceptions when a peer goes away.
+    /// Relays until the source ends, the inspector stops, or <paramref name="stop"/> is canceled (between two
+    /// receives; a write under way finishes). Throws <see cref="PgProtocolException"/> for a malformed message
+    /// (after forwarding everything before it) and I/O exceptions when a peer goes away.
     /// </summary>
-    public async Task<RelayEnd> RunAsync()
+    public async Task<RelayEnd> RunAsync(CancellationToken stop = default)
     {
-        while (true)
+        try
         {
-            var result = await _source.ReadAsync().ConfigureAwait(false);
-            _clock?.Touch();
-            var buffer = result.Buffer;
-            var scan = Scan(buffer);
-
-            if (scan.ForwardLength > 0)
-                await _destination.WriteAsync(buffer.Slice(0, scan.Consumed), _remaining == 0).ConfigureAwait(false);
-
-            switch (scan.Outcome)
+            // Bytes handed over by the startup phase are relayed before anything is received.
+            var received = _end > 0;
+            while (true)
             {
-                case ScanOutcome.Intercept:
+                if (!received)
                 {
-                    var message = buffer.Slice(scan.Consumed, scan.Header.TotalLength);
-                    await _inspector.InterceptAsync(scan.Header, message, _destination).ConfigureAwait(false);
-                    _source.AdvanceTo(message.End);
-                    continue;
+                    if (stop.IsCancellationRequested) return RelayEnd.Canceled;
+                    if (_start == _end)
+                    {
+                        // Idle between messages: give the buffer back and wait for bytes without one. With the epoll
+                        // engine this costs no system call (the last short read left the socket drained).
+                        _start = _end = 0;
+                        ReturnBuffer();
+                        await _source.ReadAsync(Memory<byte>.Empty, stop).ConfigureAwait(false);
+                        _buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+                    }
+                    else if (_buffer!.Length - _end < MinimumReceive || _end - _start < _wholeNeeded)
+                    {
+                        MakeRoom();
+                    }
+                    var count = await _source.ReadAsync(_buffer.AsMemory(_end), stop).ConfigureAwait(false);
+                    if (count == 0)
+                        return _start == _end && _remaining == 0 ? RelayEnd.SourceClosed : RelayEnd.SourceClosedMidMessage;
+                    _end += count;
+                    _clock?.Touch();
                 }
-                case ScanOutcome.Stop:
-                    _source.AdvanceTo(scan.Consumed);
-                    return RelayEnd.Stopped;
-                case ScanOutcome.Violation:
-                    _source.AdvanceTo(scan.Consumed);
-                    throw scan.Violation!;
-            }
+                received = false;
 
-            if (result.IsCanceled)
-            {
-                _source.AdvanceTo(scan.Consumed, buffer.End);
-                return RelayEnd.Canceled;
+                var scan = Scan();
+                if (scan.Length > 0)
+                {
+                    await _destination.WriteAsync(_buffer.AsMemory(_start, scan.Length), _remaining == 0).ConfigureAwait(false);
+                    _start += scan.Length;
+                }
+                switch (scan.Outcome)
+                {
+                    case ScanOutcome.Intercept:
+                    {
+                        var length = (int)scan.Header.TotalLength;
+                        var message = new ReadOnlySequence<byte>(_buffer!, _start, length);
+                        await _inspector.InterceptAsync(scan.Header, message, _destination).ConfigureAwait(false);
+                        _start += length;
+                        // More whole messages may be waiting in the buffer: scan again before receiving.
+                        received = _start < _end;
+                        break;
+                    }
+                    case ScanOutcome.Stop:
+                        return RelayEnd.Stopped;
+                    case ScanOutcome.Violation:
+                        throw scan.Violation!;
+                }
             }
-            if (result.IsCompleted)
-            {
-                var leftover = buffer.Length - scan.ForwardLength;
-                _source.AdvanceTo(buffer.End);
-                return leftover == 0 && _remaining == 0 ? RelayEnd.SourceClosed : RelayEnd.SourceClosedMidMessage;
-            }
-            _source.AdvanceTo(scan.Consumed, buffer.End);
         }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            return RelayEnd.Canceled;
+        }
+        finally
+        {
+            ReturnBuffer();
+        }
+    }
+
+    private void ReturnBuffer()
+    {
+        if (_buffer is null) return;
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = null;
+    }
+
+    /// <summary>Moves the unread bytes to the front; grows the buffer when a message that must be seen whole does not fit.</summary>
+    private void MakeRoom()
+    {
+        var pending = _end - _start;
+        var needed = Math.Max(pending + MinimumReceive, _wholeNeeded);
+        if (needed > _buffer!.Length)
+        {
+            var larger = ArrayPool<byte>.Shared.Rent((int)Math.Max(needed, 2L * _buffer.Length));
+            _buffer.AsSpan(_start, pending).CopyTo(larger);
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = larger;
+        }
+        else if (_start > 0)
+        {
+            _buffer.AsSpan(_start, pending).CopyTo(_buffer);
+        }
+        _start = 0;
+        _end = pending;
     }
 
     private enum ScanOutcome
@@ -125,23 +197,27 @@ internal sealed class Relay
         Violation,
     }
 
-    private readonly record struct ScanResult(SequencePosition Consumed, long ForwardLength, ScanOutcome Outcome, MessageHeader Header = default, PgProtocolException? Violation = null);
+    /// <summary>
+    /// What to do with the bytes at <c>_start</c>: forward the first <see cref="Length"/> of them, then do
+    /// <see cref="Outcome"/> with the message that follows (whose header is <see cref="Header"/>).
+    /// </summary>
+    private readonly record struct ScanResult(int Length, ScanOutcome Outcome, MessageHeader Header = default, PgProtocolException? Violation = null);
 
-    private ScanResult Scan(in ReadOnlySequence<byte> buffer)
+    private ScanResult Scan()
     {
-        var reader = new SequenceReader<byte>(buffer);
-        Span<byte> headerBytes = stackalloc byte[MessageHeader.Size];
-        while (!reader.End)
+        var data = _buffer.AsSpan(_start, _end - _start);
+        var position = 0;
+        _wholeNeeded = 0;
+        while (position < data.Length)
         {
             if (_remaining > 0)
             {
-                var take = Math.Min(_remaining, reader.Remaining);
-                reader.Advance(take);
+                var take = (int)Math.Min(_remaining, data.Length - position);
+                position += take;
                 _remaining -= take;
                 continue;
             }
-            if (!reader.TryCopyTo(headerBytes)) break;
-            MessageHeader.TryRead(headerBytes, out var header);
+            if (!MessageHeader.TryRead(data[position..], out var header)) break;
             MessageAction action;
             try
             {
@@ -149,31 +225,32 @@ internal sealed class Relay
             }
             catch (PgProtocolException e)
             {
-                return new ScanResult(reader.Position, reader.Consumed, ScanOutcome.Violation, header, e);
+                return new ScanResult(position, ScanOutcome.Violation, header, e);
             }
             if (action != MessageAction.Forward)
             {
-                if (reader.Remaining < header.TotalLength) break;
+                if (data.Length - position < header.TotalLength)
+                {
+                    _wholeNeeded = header.TotalLength;
+                    break;
+                }
                 if (action == MessageAction.Intercept)
-                    return new ScanResult(reader.Position, reader.Consumed, ScanOutcome.Intercept, header);
+                    return new ScanResult(position, ScanOutcome.Intercept, header);
                 try
                 {
-                    if (_inspector.Inspect(header, buffer.Slice(reader.Position, header.TotalLength)))
-                        return new ScanResult(reader.Position, reader.Consumed, ScanOutcome.Intercept, header);
+                    if (_inspector.Inspect(header, new ReadOnlySequence<byte>(_buffer!, _start + position, (int)header.TotalLength)))
+                        return new ScanResult(position, ScanOutcome.Intercept, header);
                 }
                 catch (PgProtocolException e)
                 {
-                    return new ScanResult(reader.Position, reader.Consumed, ScanOutcome.Violation, header, e);
+                    return new ScanResult(position, ScanOutcome.Violation, header, e);
                 }
                 if (action == MessageAction.ForwardAndStop)
-                {
-                    reader.Advance(header.TotalLength);
-                    return new ScanResult(reader.Position, reader.Consumed, ScanOutcome.Stop, header);
-                }
+                    return new ScanResult(position + (int)header.TotalLength, ScanOutcome.Stop, header);
             }
             _remaining = header.TotalLength;
         }
-        return new ScanResult(reader.Position, reader.Consumed, ScanOutcome.ReadMore);
+        return new ScanResult(position, ScanOutcome.ReadMore);
     }
 }
 

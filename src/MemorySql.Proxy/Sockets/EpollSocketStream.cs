@@ -57,42 +57,53 @@ internal sealed class EpollSocketStream : Stream
 
     public long WritableVersion => _writable.Version;
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Receives what the socket holds, synchronously when it holds something (no state machine, no wait); a
+    /// zero-byte read completes when bytes may be there, waiting for the loop's edge only when the last read
+    /// drained the socket.
+    /// </summary>
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         while (true)
         {
-            ObjectDisposedException.ThrowIf(_readable.IsClosed, this);
+            if (_readable.IsClosed) return ValueTask.FromException<int>(new ObjectDisposedException(GetType().FullName));
             var observed = _readable.Version;
             if (buffer.Length == 0)
             {
-                // A zero-byte read (PipeReader's way of waiting without holding a buffer): no system call when the
-                // last read drained the socket and no edge came since.
-                if (Volatile.Read(ref _drainedAt) != observed || _hungUp) return 0;
-                await _readable.WaitAsync(observed, cancellationToken).ConfigureAwait(false);
-                continue;
+                // PipeReader's and the relay's way of waiting without holding a buffer: no system call when the last
+                // read drained the socket and no edge came since, and no state machine either (the loop completes
+                // the wait itself).
+                if (Volatile.Read(ref _drainedAt) != observed || _hungUp) return new ValueTask<int>(0);
+                return _readable.WaitForZeroByteReadAsync(observed, cancellationToken);
             }
             var received = EpollInterop.recv(_handle, ref MemoryMarshal.GetReference(buffer.Span), buffer.Length, EpollInterop.MsgDontWait);
             if (received >= 0)
             {
                 // A short read emptied the socket's queue: data arriving later raises a new edge.
                 Volatile.Write(ref _drainedAt, received < buffer.Length ? observed : -1);
-                return (int)received;
+                return new ValueTask<int>((int)received);
             }
             var errno = Marshal.GetLastPInvokeError();
             if (errno == EpollInterop.Eintr) continue;
-            if (errno != EpollInterop.Eagain) throw Failure("receive", errno);
+            if (errno != EpollInterop.Eagain) return ValueTask.FromException<int>(Failure("receive", errno));
             Volatile.Write(ref _drainedAt, observed);
-            await _readable.WaitAsync(observed, cancellationToken).ConfigureAwait(false);
+            return ReadWhenReadableAsync(buffer, observed, cancellationToken);
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> ReadWhenReadableAsync(Memory<byte> buffer, long observed, CancellationToken cancellationToken)
+    {
+        await _readable.WaitAsync(observed, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends everything, synchronously while the socket takes it; waits for writable edges only when its buffer is full.</summary>
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         while (!buffer.IsEmpty)
         {
-            ObjectDisposedException.ThrowIf(_writable.IsClosed, this);
+            if (_writable.IsClosed) return ValueTask.FromException(new ObjectDisposedException(GetType().FullName));
             var observed = _writable.Version;
             var sent = EpollInterop.send(_handle, ref MemoryMarshal.GetReference(buffer.Span), buffer.Length,
                 EpollInterop.MsgDontWait | EpollInterop.MsgNoSignal);
@@ -103,9 +114,17 @@ internal sealed class EpollSocketStream : Stream
             }
             var errno = Marshal.GetLastPInvokeError();
             if (errno == EpollInterop.Eintr) continue;
-            if (errno != EpollInterop.Eagain) throw Failure("send", errno);
-            await _writable.WaitAsync(observed, cancellationToken).ConfigureAwait(false);
+            if (errno != EpollInterop.Eagain) return ValueTask.FromException(Failure("send", errno));
+            return WriteWhenWritableAsync(buffer, observed, cancellationToken);
         }
+        return ValueTask.CompletedTask;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteWhenWritableAsync(ReadOnlyMemory<byte> buffer, long observed, CancellationToken cancellationToken)
+    {
+        await _writable.WaitAsync(observed, cancellationToken).ConfigureAwait(false);
+        await WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>

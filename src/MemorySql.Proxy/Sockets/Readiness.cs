@@ -10,7 +10,7 @@ namespace MemorySql.Proxy.Sockets;
 /// (like .NET's inline socket completions): the relay never blocks, so that is safe and saves a thread switch.
 /// Allocation-free per wait.
 /// </summary>
-internal sealed class Readiness : IValueTaskSource
+internal sealed class Readiness : IValueTaskSource, IValueTaskSource<int>
 {
     private readonly Lock _gate = new();
     private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = false };
@@ -38,13 +38,21 @@ internal sealed class Readiness : IValueTaskSource
     }
 
     /// <summary>Completes once an event newer than <paramref name="observed"/> has arrived (at once if one has).</summary>
-    public ValueTask WaitAsync(long observed, CancellationToken cancellationToken)
+    public ValueTask WaitAsync(long observed, CancellationToken cancellationToken) =>
+        Wait(observed, cancellationToken) is { } token ? new ValueTask(this, token) : ValueTask.CompletedTask;
+
+    /// <summary>The same wait as the result of a zero-byte read (0), so the stream needs no state machine of its own for it.</summary>
+    public ValueTask<int> WaitForZeroByteReadAsync(long observed, CancellationToken cancellationToken) =>
+        Wait(observed, cancellationToken) is { } token ? new ValueTask<int>(this, token) : new ValueTask<int>(0);
+
+    /// <summary>Starts waiting and returns the token of the wait, or null when there is nothing to wait for.</summary>
+    private short? Wait(long observed, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         short token;
         lock (_gate)
         {
-            if (_version != observed || _closed) return ValueTask.CompletedTask;
+            if (_version != observed || _closed) return null;
             if (_waiting) throw new InvalidOperationException("another operation is already waiting on this socket in the same direction");
             _core.Reset();
             _waiting = true;
@@ -52,7 +60,7 @@ internal sealed class Readiness : IValueTaskSource
         }
         if (cancellationToken.CanBeCanceled)
             _cancellation = cancellationToken.UnsafeRegister(static (state, ct) => ((Readiness)state!).Cancel(ct), this);
-        return new ValueTask(this, token);
+        return token;
     }
 
     /// <summary>Wakes a waiter for good: the socket is being closed.</summary>
@@ -80,6 +88,17 @@ internal sealed class Readiness : IValueTaskSource
     }
 
     void IValueTaskSource.GetResult(short token) => _core.GetResult(token);
+
+    int IValueTaskSource<int>.GetResult(short token)
+    {
+        _core.GetResult(token);
+        return 0;
+    }
+
+    ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _core.GetStatus(token);
+
+    void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
 
     ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _core.GetStatus(token);
 
