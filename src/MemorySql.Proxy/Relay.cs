@@ -97,6 +97,10 @@ internal sealed class Relay
     /// </summary>
     public async Task<RelayEnd> RunAsync(CancellationToken stop = default)
     {
+        // With the epoll engine a stop ends the socket's reads once, instead of being registered with every wait.
+        var epoll = _source as Sockets.EpollSocketStream;
+        using var stopReads = epoll is null ? default : stop.UnsafeRegister(static s => ((Sockets.EpollSocketStream)s!).CancelReads(), epoll);
+        var readToken = epoll is null ? stop : CancellationToken.None;
         try
         {
             // Bytes handed over by the startup phase are relayed before anything is received.
@@ -112,14 +116,15 @@ internal sealed class Relay
                         // engine this costs no system call (the last short read left the socket drained).
                         _start = _end = 0;
                         ReturnBuffer();
-                        await _source.ReadAsync(Memory<byte>.Empty, stop).ConfigureAwait(false);
+                        await _source.ReadAsync(Memory<byte>.Empty, readToken).ConfigureAwait(false);
+                        if (stop.IsCancellationRequested) return RelayEnd.Canceled;
                         _buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
                     }
                     else if (_buffer!.Length - _end < MinimumReceive || _end - _start < _wholeNeeded)
                     {
                         MakeRoom();
                     }
-                    var count = await _source.ReadAsync(_buffer.AsMemory(_end), stop).ConfigureAwait(false);
+                    var count = await _source.ReadAsync(_buffer.AsMemory(_end), readToken).ConfigureAwait(false);
                     if (count == 0)
                         return _start == _end && _remaining == 0 ? RelayEnd.SourceClosed : RelayEnd.SourceClosedMidMessage;
                     _end += count;

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using MemorySql.Protocol;
 using MemorySql.Proxy.Sockets;
 
 namespace MemorySql.Proxy.Tests;
@@ -89,6 +90,47 @@ public sealed class EpollSocketStreamTests
         peer.Send("x"u8); // the stream stays usable
         var buffer = new byte[10];
         Assert.Equal(1, await stream.ReadAsync(buffer).AsTask().WaitAsync(Patience));
+    }
+
+    [Fact]
+    public async Task CancelReads_WakesTheWaitingZeroByteRead_AndEndsEveryLaterRead()
+    {
+        if (!EpollSocketEngine.IsSupported) return;
+        var (stream, peer) = await ConnectedPairAsync();
+        await using var _ = stream;
+        using var __ = peer;
+        peer.Send("abc"u8);
+        Assert.Equal(3, await stream.ReadAsync(new byte[100]).AsTask().WaitAsync(Patience));
+        var wait = stream.ReadAsync(Memory<byte>.Empty).AsTask();
+        await Task.Delay(100);
+        Assert.False(wait.IsCompleted, "the socket was drained: the zero-byte read waits");
+
+        stream.CancelReads();
+
+        Assert.Equal(0, await wait.WaitAsync(Patience));
+        peer.Send("late"u8);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stream.ReadAsync(new byte[10]).AsTask().WaitAsync(Patience));
+    }
+
+    [Fact]
+    public async Task Relay_OverAnEpollSocket_StopsWhenAskedWhileWaiting_AndRelaysUntilThen()
+    {
+        if (!EpollSocketEngine.IsSupported) return;
+        var (stream, peer) = await ConnectedPairAsync();
+        await using var _ = stream;
+        using var __ = peer;
+        var destination = new MemoryStream();
+        using var stop = new CancellationTokenSource();
+        var run = new Relay(stream, new MessageSink(destination), new FrontendInspector(1 << 20)).RunAsync(stop.Token);
+        peer.Send(new MessageBuilder().Sync().ToArray());
+        var deadline = DateTime.UtcNow + Patience;
+        while (destination.Length < 5 && DateTime.UtcNow < deadline) await Task.Delay(10);
+        Assert.Equal(5, destination.Length);
+        Assert.False(run.IsCompleted);
+
+        await stop.CancelAsync();
+
+        Assert.Equal(RelayEnd.Canceled, await run.WaitAsync(Patience));
     }
 
     [Fact]

@@ -41,8 +41,9 @@ internal static class EpollInterop
     [DllImport("libc", SetLastError = true)]
     public static extern int epoll_ctl(int epfd, int op, SafeSocketHandle fd, ref EpollEvent ev);
 
+    /// <summary>Takes the address of a pinned event array: an array argument would be copied through native memory on every call.</summary>
     [DllImport("libc", SetLastError = true)]
-    public static extern int epoll_wait(int epfd, [Out] EpollEvent[] events, int maxEvents, int timeout);
+    public static extern int epoll_wait(int epfd, nint events, int maxEvents, int timeout);
 
     [DllImport("libc", SetLastError = true)]
     public static extern nint recv(SafeSocketHandle fd, ref byte buffer, nint length, int flags);

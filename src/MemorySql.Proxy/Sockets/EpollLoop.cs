@@ -77,10 +77,12 @@ internal sealed class EpollLoop
 
     private void Run()
     {
-        var events = new EpollInterop.EpollEvent[MaxEvents];
+        // Pinned for the life of the thread (which is the life of the process): the kernel writes into it directly.
+        var events = GC.AllocateArray<EpollInterop.EpollEvent>(MaxEvents, pinned: true);
+        var address = Marshal.UnsafeAddrOfPinnedArrayElement(events, 0);
         while (true)
         {
-            var count = EpollInterop.epoll_wait(_epoll, events, MaxEvents, -1);
+            var count = EpollInterop.epoll_wait(_epoll, address, MaxEvents, -1);
             if (count < 0)
             {
                 if (Marshal.GetLastPInvokeError() == EpollInterop.Eintr) continue;

@@ -26,6 +26,8 @@ internal sealed class EpollSocketStream : Stream
     // The peer closed its side (or the socket failed): its FIN may sit behind data that a short read returned,
     // with no edge left to announce it, so reads never count as drained again and recv reports the end.
     private volatile bool _hungUp;
+    // Set by CancelReads: every read from then on ends with OperationCanceledException.
+    private volatile bool _readsCanceled;
     private int _disposed;
 
     public EpollSocketStream(Socket socket, EpollLoop loop)
@@ -52,6 +54,17 @@ internal sealed class EpollSocketStream : Stream
         if ((events & (EpollInterop.EpollOut | EpollInterop.EpollHup | EpollInterop.EpollErr)) != 0) _writable.Signal();
     }
 
+    /// <summary>
+    /// Ends the read waiting now and every later one with <see cref="OperationCanceledException"/> (a zero-byte
+    /// read waiting now completes with 0). A relay's stop, registered once for the relay instead of with every
+    /// wait for the next message.
+    /// </summary>
+    public void CancelReads()
+    {
+        _readsCanceled = true;
+        _readable.Signal();
+    }
+
     /// <summary>Waits until a non-blocking connect finished (the socket became writable).</summary>
     public ValueTask WaitWritableAsync(long observed, CancellationToken cancellationToken) => _writable.WaitAsync(observed, cancellationToken);
 
@@ -67,6 +80,7 @@ internal sealed class EpollSocketStream : Stream
         while (true)
         {
             if (_readable.IsClosed) return ValueTask.FromException<int>(new ObjectDisposedException(GetType().FullName));
+            if (_readsCanceled) return ValueTask.FromCanceled<int>(new CancellationToken(canceled: true));
             var observed = _readable.Version;
             if (buffer.Length == 0)
             {
