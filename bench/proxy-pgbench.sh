@@ -7,7 +7,8 @@
 #
 #   bench/proxy-pgbench.sh [--runs 3] [--duration 10] [--clients "1 16"] [--modes "simple extended prepared"] [--scale 10] [--out FILE]
 #                          [--proxy-args "--thread-pool-completions"]   (extra arguments for the proxy's serve mode)
-#                          [--alt-proxy-args "--socket-engine DotNet"]   (a second MemorySql proxy measured in the same run)
+#                          [--alt-proxy-args "--socket-engine DotNet"]   (a second MemorySql proxy measured in the same run;
+#                                                                         "--memory-calls": with memory-call rewriting, as `memorysql up` runs)
 #
 # Needs root (PostgreSQL and PgBouncer run as the postgres user through runuser), pgbench, pgbouncer, dotnet.
 set -euo pipefail
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --proxy-args) proxy_args=$2; shift 2 ;;
     --alt-proxy-args) alt_args=$2; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done

@@ -1,5 +1,6 @@
 using System.Globalization;
 using BenchmarkDotNet.Running;
+using MemorySql.Embeddings;
 using MemorySql.Proxy;
 using MemorySql.Proxy.Benchmarks;
 using Microsoft.Extensions.Logging;
@@ -7,7 +8,9 @@ using Microsoft.Extensions.Logging;
 // Modes:
 //   (none) or BenchmarkDotNet arguments   the relay micro-benchmarks (RelayBenchmarks)
 //   idle-memory [N]                        memory held per idle session with N sessions (default 1000)
-//   serve --upstream-port P [--upstream-host H] [--port Q] [--socket-engine Auto|Epoll|DotNet] [--report-allocations]   a bare proxy for bench/proxy-pgbench.sh
+//   serve --upstream-port P [--upstream-host H] [--port Q] [--socket-engine Auto|Epoll|DotNet] [--report-allocations] [--memory-calls]
+//                                          a proxy for bench/proxy-pgbench.sh: bare, or with --memory-calls as `memorysql up` runs it
+//                                          (the builtin embedding provider: every Query and Parse is checked for memory calls)
 //   helper                                 internal: the child process of idle-memory
 switch (args.FirstOrDefault())
 {
@@ -43,7 +46,8 @@ static async Task<int> ServeAsync(string[] args)
         },
     };
     using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning));
-    await using var proxy = new ProxyServer(options, null, loggers);
+    IEmbeddingProvider? embeddings = args.Contains("--memory-calls") ? new BuiltinEmbeddingProvider() : null;
+    await using var proxy = new ProxyServer(options, embeddings, loggers);
     await proxy.StartAsync(CancellationToken.None);
     Console.WriteLine($"listening {proxy.LocalEndPoint}");
     var stop = new TaskCompletionSource();
