@@ -35,10 +35,7 @@ internal sealed class AccessWorker : QueueWorker
 
     protected override async Task InitializeAsync(CancellationToken cancellationToken)
     {
-        await using var command = DataSource.CreateCommand("SELECT to_regprocedure('memory.fold_access(integer)') IS NOT NULL");
-        if (await command.ExecuteScalarAsync(cancellationToken) is not true)
-            throw new InvalidOperationException(
-                "the database has no memory.fold_access(integer): its memory schema is older than this MemorySql; apply the migrations (memorysql migrate) and restart");
+        await SchemaRequirement.RequireAsync(DataSource, "access", ["memory.access_log", "memory.fold_access(integer)"], cancellationToken);
         Logger.LogInformation("Access worker ready: folds recall's access hits every {Interval} s in batches of {BatchSize}", _options.IntervalSeconds, _options.BatchSize);
     }
 

@@ -63,14 +63,9 @@ internal sealed class CheckWorker : QueueWorker
 
     protected override async Task InitializeAsync(CancellationToken cancellationToken)
     {
-        await using var command = DataSource.CreateCommand("""
-            SELECT to_regclass('memory.check_queue') IS NOT NULL
-               AND to_regprocedure('memory.record_contradiction(uuid, uuid, text, text, real, real, text, boolean, jsonb)') IS NOT NULL
-               AND to_regprocedure('memory.merge_duplicate(uuid, uuid, real, jsonb)') IS NOT NULL
-            """);
-        if (await command.ExecuteScalarAsync(cancellationToken) is not true)
-            throw new InvalidOperationException(
-                "the database has no memory.check_queue or its routines: its memory schema is older than this MemorySql; apply the migrations (memorysql migrate) and restart");
+        await SchemaRequirement.RequireAsync(DataSource, "check",
+            ["memory.check_queue", "memory.record_contradiction(uuid, uuid, text, text, real, real, text, boolean, jsonb)", "memory.merge_duplicate(uuid, uuid, real, jsonb)"],
+            cancellationToken);
         Logger.LogInformation("Check worker ready ({Target}), batches of {BatchSize}, {Candidates} neighbours per memory",
             Health.Target, _options.BatchSize, _options.Candidates);
     }

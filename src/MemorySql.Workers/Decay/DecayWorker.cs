@@ -42,10 +42,7 @@ internal sealed class DecayWorker : QueueWorker
 
     protected override async Task InitializeAsync(CancellationToken cancellationToken)
     {
-        await using var command = DataSource.CreateCommand("SELECT to_regprocedure('memory.archive_decayed(integer, timestamptz, uuid)') IS NOT NULL");
-        if (await command.ExecuteScalarAsync(cancellationToken) is not true)
-            throw new InvalidOperationException(
-                "the database has no memory.archive_decayed(integer, timestamptz, uuid): its memory schema is older than this MemorySql; apply the migrations (memorysql migrate) and restart");
+        await SchemaRequirement.RequireAsync(DataSource, "decay", ["memory.archive_decayed(integer, timestamptz, uuid)"], cancellationToken);
         Logger.LogInformation("Decay worker ready: a pass every {Interval} s in batches of {BatchSize}", _options.IntervalSeconds, _options.BatchSize);
     }
 
