@@ -40,7 +40,6 @@ public static class WorkerServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(adminDataSource);
         services.TryAddSingleton<WorkerHealthRegistry>();
         services.TryAddSingleton(sp => new WorkerDataSource(adminDataSource(sp)));
-        services.AddOptions<EmbedWorkerOptions>().Bind(configuration.GetSection(EmbedWorkerOptions.SectionName));
         services.AddOptions<WorkerHealthOptions>().Bind(configuration.GetSection(WorkerHealthOptions.SectionName));
 
         // First, so that it stops last (hosted services stop in reverse order) and its final write shows the workers stopped.
@@ -62,89 +61,40 @@ public static class WorkerServiceCollectionExtensions
         services.TryAddSingleton<ILlmUsageSink>(sp => sp.GetRequiredService<LlmUsageWriter>());
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<LlmUsageWriter>());
 
-        var embed = new EmbedWorkerOptions();
-        configuration.GetSection(EmbedWorkerOptions.SectionName).Bind(embed);
-        if (embed.Enabled)
-        {
-            services.TryAddSingleton(sp => new EmbedWorker(
-                sp.GetRequiredService<WorkerDataSource>().DataSource,
-                sp.GetRequiredService<IEmbeddingProvider>(),
-                sp.GetRequiredService<IOptions<EmbedWorkerOptions>>().Value,
-                sp.GetRequiredService<ILogger<EmbedWorker>>(),
-                sp.GetRequiredService<WorkerHealthRegistry>()));
-            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<EmbedWorker>());
-        }
-
-        services.AddOptions<DecayWorkerOptions>().Bind(configuration.GetSection(DecayWorkerOptions.SectionName));
-        var decay = new DecayWorkerOptions();
-        configuration.GetSection(DecayWorkerOptions.SectionName).Bind(decay);
-        if (decay.Enabled)
-        {
-            services.TryAddSingleton(sp => new DecayWorker(
-                sp.GetRequiredService<WorkerDataSource>().DataSource,
-                sp.GetRequiredService<IOptions<DecayWorkerOptions>>().Value,
-                sp.GetRequiredService<ILogger<DecayWorker>>(),
-                sp.GetRequiredService<WorkerHealthRegistry>()));
-            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<DecayWorker>());
-        }
-
-        services.AddOptions<AccessWorkerOptions>().Bind(configuration.GetSection(AccessWorkerOptions.SectionName));
-        var access = new AccessWorkerOptions();
-        configuration.GetSection(AccessWorkerOptions.SectionName).Bind(access);
-        if (access.Enabled)
-        {
-            services.TryAddSingleton(sp => new AccessWorker(
-                sp.GetRequiredService<WorkerDataSource>().DataSource,
-                sp.GetRequiredService<IOptions<AccessWorkerOptions>>().Value,
-                sp.GetRequiredService<ILogger<AccessWorker>>(),
-                sp.GetRequiredService<WorkerHealthRegistry>()));
-            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<AccessWorker>());
-        }
-
-        services.AddOptions<CheckWorkerOptions>().Bind(configuration.GetSection(CheckWorkerOptions.SectionName));
-        var check = new CheckWorkerOptions();
-        configuration.GetSection(CheckWorkerOptions.SectionName).Bind(check);
-        if (check.Enabled)
-        {
-            services.TryAddSingleton(sp => new CheckWorker(
-                sp.GetRequiredService<WorkerDataSource>().DataSource,
-                sp.GetRequiredService<IOptions<CheckWorkerOptions>>().Value,
-                sp.GetRequiredService<ILogger<CheckWorker>>(),
-                sp.GetRequiredService<WorkerHealthRegistry>(),
-                sp.GetService<ILlmProvider>(),
-                sp.GetRequiredService<LlmUsageWriter>()));
-            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<CheckWorker>());
-        }
-
-        services.AddOptions<ExtractionWorkerOptions>().Bind(configuration.GetSection(ExtractionWorkerOptions.SectionName));
-        var extraction = new ExtractionWorkerOptions();
-        configuration.GetSection(ExtractionWorkerOptions.SectionName).Bind(extraction);
-        if (extraction.Enabled)
-        {
-            services.TryAddSingleton(sp => new ExtractionWorker(
-                sp.GetRequiredService<WorkerDataSource>().DataSource,
-                sp.GetRequiredService<IOptions<ExtractionWorkerOptions>>().Value,
-                sp.GetService<ILlmProvider>(),
-                sp.GetRequiredService<LlmUsageWriter>(),
-                sp.GetRequiredService<ILogger<ExtractionWorker>>(),
-                sp.GetRequiredService<WorkerHealthRegistry>()));
-            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<ExtractionWorker>());
-        }
-
-        services.AddOptions<ReflectionWorkerOptions>().Bind(configuration.GetSection(ReflectionWorkerOptions.SectionName));
-        var reflection = new ReflectionWorkerOptions();
-        configuration.GetSection(ReflectionWorkerOptions.SectionName).Bind(reflection);
-        if (reflection.Enabled)
-        {
-            services.TryAddSingleton(sp => new ReflectionWorker(
-                sp.GetRequiredService<WorkerDataSource>().DataSource,
-                sp.GetRequiredService<IOptions<ReflectionWorkerOptions>>().Value,
-                sp.GetService<ILlmProvider>(),
-                sp.GetRequiredService<LlmUsageWriter>(),
-                sp.GetRequiredService<ILogger<ReflectionWorker>>(),
-                sp.GetRequiredService<WorkerHealthRegistry>()));
-            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<ReflectionWorker>());
-        }
+        // In this order: hosted services start in it and stop in reverse.
+        AddWorker<EmbedWorkerOptions, EmbedWorker>(services, configuration, EmbedWorkerOptions.SectionName, o => o.Enabled,
+            (sp, db, o) => new EmbedWorker(db, sp.GetRequiredService<IEmbeddingProvider>(), o, Logger<EmbedWorker>(sp), Health(sp)));
+        AddWorker<DecayWorkerOptions, DecayWorker>(services, configuration, DecayWorkerOptions.SectionName, o => o.Enabled,
+            (sp, db, o) => new DecayWorker(db, o, Logger<DecayWorker>(sp), Health(sp)));
+        AddWorker<AccessWorkerOptions, AccessWorker>(services, configuration, AccessWorkerOptions.SectionName, o => o.Enabled,
+            (sp, db, o) => new AccessWorker(db, o, Logger<AccessWorker>(sp), Health(sp)));
+        AddWorker<CheckWorkerOptions, CheckWorker>(services, configuration, CheckWorkerOptions.SectionName, o => o.Enabled,
+            (sp, db, o) => new CheckWorker(db, o, Logger<CheckWorker>(sp), Health(sp), sp.GetService<ILlmProvider>(), sp.GetRequiredService<LlmUsageWriter>()));
+        AddWorker<ExtractionWorkerOptions, ExtractionWorker>(services, configuration, ExtractionWorkerOptions.SectionName, o => o.Enabled,
+            (sp, db, o) => new ExtractionWorker(db, o, sp.GetService<ILlmProvider>(), sp.GetRequiredService<LlmUsageWriter>(), Logger<ExtractionWorker>(sp), Health(sp)));
+        AddWorker<ReflectionWorkerOptions, ReflectionWorker>(services, configuration, ReflectionWorkerOptions.SectionName, o => o.Enabled,
+            (sp, db, o) => new ReflectionWorker(db, o, sp.GetService<ILlmProvider>(), sp.GetRequiredService<LlmUsageWriter>(), Logger<ReflectionWorker>(sp), Health(sp)));
         return services;
     }
+
+    /// <summary>
+    /// Binds a worker's options to its configuration section and, when they enable it, registers the worker as
+    /// a singleton (so its health and tests can reach it) and as a hosted service.
+    /// </summary>
+    private static void AddWorker<TOptions, TWorker>(IServiceCollection services, IConfiguration configuration, string section,
+        Func<TOptions, bool> enabled, Func<IServiceProvider, NpgsqlDataSource, TOptions, TWorker> create)
+        where TOptions : class, new()
+        where TWorker : class, IHostedService
+    {
+        services.AddOptions<TOptions>().Bind(configuration.GetSection(section));
+        var options = new TOptions();
+        configuration.GetSection(section).Bind(options);
+        if (!enabled(options)) return;
+        services.TryAddSingleton(sp => create(sp, sp.GetRequiredService<WorkerDataSource>().DataSource, sp.GetRequiredService<IOptions<TOptions>>().Value));
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<TWorker>());
+    }
+
+    private static ILogger<T> Logger<T>(IServiceProvider services) => services.GetRequiredService<ILogger<T>>();
+
+    private static WorkerHealthRegistry Health(IServiceProvider services) => services.GetRequiredService<WorkerHealthRegistry>();
 }
