@@ -426,13 +426,20 @@ BEGIN
        WHERE w_ctx > 0 AND s.session_id IS NOT NULL
        ORDER BY coalesce(greatest(s.similarity, 0), 0) * w_vec + coalesce(s.bm25 / best.bm25, 0) * w_lex DESC, s.id
        LIMIT n_ctx),
-    -- Each edge carries the neighbour's row as the probe found it: scoring it needs no second read.
+    -- Each edge scores its neighbour from the row the probe read (no second read of it, and no wide rows kept);
+    -- only its similarity, a read of its embedding, waits until it is known not to be a candidate already.
     edges AS (
-      SELECT t.id AS src, x.id AS dst, x.session_id, x.valid_from, x.entity, x.lexical, x.lexical_length,
-             x.importance, x.pinned, x.access_count, x.created_at, x.last_accessed_at
+      SELECT t.id AS src, x.id AS dst, x.entity,
+             memory.effective_importance(x.importance, x.pinned, x.access_count, greatest(x.created_at, x.last_accessed_at),
+                                          decay.half_life, decay.floor, decay.access_boost, ref_time) AS importance,
+             exp(-0.6931471805599453 * greatest(date_part('epoch', ref_time - x.valid_from), 0) / half_life)::real AS recency,
+             CASE WHEN x.lexical @@ term_query THEN coalesce(
+               (SELECT sum(q.idf * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * x.lexical_length / avgdl)))
+                  FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(x.lexical) l) t
+                  JOIN unnest(terms, idfs) q(term, idf) ON q.term = t.term), 0) ELSE 0 END::real AS bm25
         FROM top t
         CROSS JOIN LATERAL (
-          (SELECT y.id, y.session_id, y.valid_from, y.entity, y.lexical, y.lexical_length,
+          (SELECT y.id, y.valid_from, y.entity, y.lexical, y.lexical_length,
                   y.importance, y.pinned, y.access_count, y.created_at, y.last_accessed_at
              FROM memory.memories y
             WHERE y.session_id = t.session_id AND y.valid_from < t.valid_from
@@ -440,7 +447,7 @@ BEGIN
                                         any_entity, v_entity, session, since, until, layers)
             ORDER BY y.valid_from DESC LIMIT 1)
           UNION ALL
-          (SELECT y.id, y.session_id, y.valid_from, y.entity, y.lexical, y.lexical_length,
+          (SELECT y.id, y.valid_from, y.entity, y.lexical, y.lexical_length,
                   y.importance, y.pinned, y.access_count, y.created_at, y.last_accessed_at
              FROM memory.memories y
             WHERE y.session_id = t.session_id AND y.valid_from > t.valid_from
@@ -448,17 +455,11 @@ BEGIN
                                         any_entity, v_entity, session, since, until, layers)
             ORDER BY y.valid_from LIMIT 1)) x),
     scored1 AS (
-      SELECT m.id, m.session_id, m.valid_from, m.entity, m.importance, m.recency,
+      SELECT m.id, NULL::uuid AS session_id, NULL::timestamptz AS valid_from, m.entity, m.importance, m.recency,
              CASE WHEN qvec IS NOT NULL THEN
                (SELECT (1 - (e.embedding <=> qvec))::real FROM memory.embeddings e WHERE e.memory_id = m.id AND e.model = mdl.name) END AS similarity,
-             CASE WHEN m.lexical @@ term_query THEN coalesce(
-               (SELECT sum(q.idf * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * m.lexical_length / avgdl)))
-                  FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(m.lexical) l) t
-                  JOIN unnest(terms, idfs) q(term, idf) ON q.term = t.term), 0) ELSE 0 END::real AS bm25
-        FROM (SELECT DISTINCT ON (e.dst) e.dst AS id, e.session_id, e.valid_from, e.lexical, e.lexical_length, e.entity,
-                     memory.effective_importance(e.importance, e.pinned, e.access_count, greatest(e.created_at, e.last_accessed_at),
-                                                  decay.half_life, decay.floor, decay.access_boost, ref_time) AS importance,
-                     exp(-0.6931471805599453 * greatest(date_part('epoch', ref_time - e.valid_from), 0) / half_life)::real AS recency
+             m.bm25
+        FROM (SELECT DISTINCT ON (e.dst) e.dst AS id, e.entity, e.importance, e.recency, e.bm25
                 FROM edges e WHERE NOT EXISTS (SELECT 1 FROM scored0 s WHERE s.id = e.dst)
                ORDER BY e.dst) m),
     relevant AS (
@@ -474,8 +475,9 @@ BEGIN
     contextual AS (
       SELECT rl.*, coalesce(nb.context, 0)::real AS context
         FROM relevant rl LEFT JOIN neighbourhood nb ON nb.id = rl.id),
-    -- Whether the query names an entity, once per distinct entity (a handful), not per candidate.
-    named AS (
+    -- Whether the query names an entity, once per distinct entity (a handful), not per candidate (MATERIALIZED:
+    -- else the planner moves the expression above the join, back to once per candidate).
+    named AS MATERIALIZED (
       SELECT e.entity, strpos(query_words, ' ' || lower(regexp_replace(e.entity, '[^[:alnum:]]+', ' ', 'g')) || ' ') > 0 AS named
         FROM (SELECT DISTINCT r.entity FROM relevant r WHERE query_words IS NOT NULL AND r.entity IS NOT NULL) e),
     fused AS (
