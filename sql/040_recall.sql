@@ -245,9 +245,8 @@ BEGIN
     avgdl := coalesce(avgdl, 1);
     -- The terms as one tsquery (any of them): a candidate's BM25 is computed only when its text contains one
     -- (@@, a binary search per term), not by unnesting every lexeme of every candidate (most vector candidates
-    -- and session neighbours contain none). Each lexeme quoted, so it is taken as is.
-    SELECT string_agg('''' || replace(replace(t.term, '\', '\\'), '''', '''''') || '''', ' | ')::tsquery INTO term_query
-      FROM unnest(terms) t(term);
+    -- and session neighbours contain none).
+    term_query := memory.lexeme_query(terms);
   END IF;
   -- Lexical candidates per term: a share of the budget (twice the even share, never fewer than k, so every
   -- term that matches k memories still brings k of them).
