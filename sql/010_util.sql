@@ -96,8 +96,15 @@ COMMENT ON FUNCTION memory.scope_session() IS
   'The session id in the connection setting memory.session (set by session_start), NULL when unset; 22023 when it is not a uuid.';
 
 -- The effective policy of a workspace: its own row over the '*' defaults, settings merged key by key.
+-- PL/pgSQL, not SQL: a SQL function of this shape is never inlined, and its plan lives only as long as the
+-- calling statement, so every call of every transaction planned it anew (~0.1 ms, three times per recall);
+-- PL/pgSQL keeps the plan for the session.
 CREATE OR REPLACE FUNCTION memory.policy(workspace name DEFAULT NULL) RETURNS memory.policies
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+  result memory.policies;
+BEGIN
   WITH w AS (SELECT coalesce(policy.workspace, memory.current_workspace()) AS name)
   SELECT w.name,
          coalesce(p.decay_half_life, d.decay_half_life),
@@ -109,9 +116,12 @@ LANGUAGE sql STABLE AS $$
          CASE WHEN p.workspace IS NULL THEN d.retention ELSE p.retention END,
          coalesce(d.settings, '{}') || coalesce(p.settings, '{}'),
          greatest(p.updated_at, d.updated_at)
+    INTO result
     FROM w
     LEFT JOIN memory.policies d ON d.workspace = '*'
-    LEFT JOIN memory.policies p ON p.workspace = w.name
+    LEFT JOIN memory.policies p ON p.workspace = w.name;
+  RETURN result;
+END
 $$;
 COMMENT ON FUNCTION memory.policy(name) IS
   'The effective policy of a workspace (default: the current one): its row in memory.policies over the ''*'' defaults; settings are merged key by key.';
@@ -166,8 +176,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN pinned THEN greatest(importance, 0.9::real)
          ELSE least(1, importance
                        -- exp() of a large negative number raises an underflow error: clamp (exp(-60) ≈ 1e-26).
-                       * greatest(floor, exp(greatest(-0.6931471805599453::float8 * greatest(extract(epoch FROM at - last_used)::float8, 0)
-                                                      / greatest(extract(epoch FROM half_life)::float8, 1), -60)))
+                       -- date_part, not extract: extract returns numeric, and its conversion to float8 (through text)
+                       -- was a measurable part of recall, which computes this for every candidate.
+                       * greatest(floor, exp(greatest(-0.6931471805599453::float8 * greatest(date_part('epoch', at - last_used), 0)
+                                                      / greatest(date_part('epoch', half_life), 1), -60)))
                        * (1 + greatest(access_boost, 0) * ln(1 + greatest(access_count, 0)::float8)))::real
          END
 $$;

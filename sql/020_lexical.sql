@@ -198,6 +198,21 @@ $$;
 COMMENT ON FUNCTION memory.bm25_idf(name, text[]) IS
   'BM25 collection statistics of a workspace for some query terms: N (active memories), avgdl (their mean length) and idf(t) = ln(1 + (N − df + 0.5) / (df + 0.5)) for each term, in order.';
 
+-- Lexemes as one tsquery matching a text that contains any of them ('a' | 'b' | ...), each quoted so it is
+-- taken as it is (no parsing, no stemming again); NULL for none. Recall tests a candidate with it (@@, a
+-- binary search per lexeme) before computing its BM25 by unnesting all of its lexemes. PL/pgSQL so its plan
+-- is kept for the session (a SQL function with FROM is planned again on every call).
+CREATE OR REPLACE FUNCTION memory.lexeme_query(lexemes text[]) RETURNS tsquery
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+  -- In a quoted tsquery lexeme a backslash escapes the next character and a quote is doubled.
+  RETURN (SELECT string_agg('''' || replace(replace(l, '\', '\\'), '''', '''''') || '''', ' | ')
+            FROM unnest(lexemes) l WHERE length(l) > 0)::tsquery;
+END
+$$;
+COMMENT ON FUNCTION memory.lexeme_query(text[]) IS
+  'Internal: lexemes as one tsquery that matches a tsvector containing any of them (each quoted, taken as is); NULL when there are none.';
+
 CREATE OR REPLACE FUNCTION memory.bm25_doc(lexical tsvector, length integer, terms text[], idfs float8[],
                                            k1 float8, b float8, avgdl float8)
 RETURNS real

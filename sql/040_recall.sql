@@ -119,6 +119,7 @@ DECLARE
   terms text[] := '{}';
   entity_terms text[] := '{}';
   idfs float8[] := '{}';
+  term_query tsquery;
   avgdl float8 := 1;
   query_words text;
   mdl memory.models;
@@ -186,7 +187,7 @@ BEGIN
       'leaves neither vector nor lexical relevance: recall needs at least one of them to find candidates',
       'Keep vector or lexical, e.g. ranking => ''{lexical}''.');
   END IF;
-  half_life := greatest(extract(epoch FROM coalesce((settings ->> 'recall.recency_half_life')::interval, interval '14 days')), 1);
+  half_life := greatest(date_part('epoch', coalesce((settings ->> 'recall.recency_half_life')::interval, interval '14 days')), 1);
   bm25_k1 := memory.policy_number(settings, 'bm25.k1', 1.2);
   bm25_b := memory.policy_number(settings, 'bm25.b', 0.75);
   n_ctx := memory.policy_number(settings, 'recall.candidates', 40)::integer;
@@ -242,6 +243,10 @@ BEGIN
             FROM unnest(to_tsvector(tsconfig, query)) l) q;
     END IF;
     avgdl := coalesce(avgdl, 1);
+    -- The terms as one tsquery (any of them): a candidate's BM25 is computed only when its text contains one
+    -- (@@, a binary search per term), not by unnesting every lexeme of every candidate (most vector candidates
+    -- and session neighbours contain none).
+    term_query := memory.lexeme_query(terms);
   END IF;
   -- Lexical candidates per term: a share of the budget (twice the even share, never fewer than k, so every
   -- term that matches k memories still brings k of them).
@@ -404,14 +409,15 @@ BEGIN
       SELECT m.id, m.session_id, m.valid_from, m.entity, m.importance, m.recency,
              CASE WHEN qvec IS NOT NULL THEN coalesce(c.similarity,
                (SELECT (1 - (e.embedding <=> qvec))::real FROM memory.embeddings e WHERE e.memory_id = m.id AND e.model = mdl.name)) END AS similarity,
-             coalesce((SELECT sum(q.idf * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * m.lexical_length / avgdl)))
-                         FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(m.lexical) l) t
-                         JOIN unnest(terms, idfs) q(term, idf) ON q.term = t.term), 0)::real AS bm25
+             CASE WHEN m.lexical @@ term_query THEN coalesce(
+               (SELECT sum(q.idf * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * m.lexical_length / avgdl)))
+                  FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(m.lexical) l) t
+                  JOIN unnest(terms, idfs) q(term, idf) ON q.term = t.term), 0) ELSE 0 END::real AS bm25
         FROM cand c
         CROSS JOIN LATERAL (SELECT x.id, x.session_id, x.valid_from, x.lexical, x.lexical_length, x.entity,
                                    memory.effective_importance(x.importance, x.pinned, x.access_count, greatest(x.created_at, x.last_accessed_at),
                                                                 decay.half_life, decay.floor, decay.access_boost, ref_time) AS importance,
-                                   exp(ln(0.5) * greatest(extract(epoch FROM ref_time - x.valid_from), 0) / half_life)::real AS recency
+                                   exp(-0.6931471805599453 * greatest(date_part('epoch', ref_time - x.valid_from), 0) / half_life)::real AS recency
                               FROM memory.memories x WHERE x.id = c.memory_id) m),
     best AS (SELECT nullif(max(s.bm25), 0) AS bm25 FROM scored0 s),
     top AS (
@@ -419,34 +425,42 @@ BEGIN
        WHERE w_ctx > 0 AND s.session_id IS NOT NULL
        ORDER BY coalesce(greatest(s.similarity, 0), 0) * w_vec + coalesce(s.bm25 / best.bm25, 0) * w_lex DESC, s.id
        LIMIT n_ctx),
+    -- Each edge scores its neighbour from the row the probe read (no second read of it, and no wide rows kept);
+    -- only its similarity, a read of its embedding, waits until it is known not to be a candidate already.
     edges AS (
-      SELECT t.id AS src, x.id AS dst
+      SELECT t.id AS src, x.id AS dst, x.entity,
+             memory.effective_importance(x.importance, x.pinned, x.access_count, greatest(x.created_at, x.last_accessed_at),
+                                          decay.half_life, decay.floor, decay.access_boost, ref_time) AS importance,
+             exp(-0.6931471805599453 * greatest(date_part('epoch', ref_time - x.valid_from), 0) / half_life)::real AS recency,
+             CASE WHEN x.lexical @@ term_query THEN coalesce(
+               (SELECT sum(q.idf * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * x.lexical_length / avgdl)))
+                  FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(x.lexical) l) t
+                  JOIN unnest(terms, idfs) q(term, idf) ON q.term = t.term), 0) ELSE 0 END::real AS bm25
         FROM top t
         CROSS JOIN LATERAL (
-          (SELECT y.id FROM memory.memories y
+          (SELECT y.id, y.valid_from, y.entity, y.lexical, y.lexical_length,
+                  y.importance, y.pinned, y.access_count, y.created_at, y.last_accessed_at
+             FROM memory.memories y
             WHERE y.session_id = t.session_id AND y.valid_from < t.valid_from
               AND memory.recall_visible(y, as_of, include_archived, types, kinds, p_tags, tags_any,
                                         any_entity, v_entity, session, since, until, layers)
             ORDER BY y.valid_from DESC LIMIT 1)
           UNION ALL
-          (SELECT y.id FROM memory.memories y
+          (SELECT y.id, y.valid_from, y.entity, y.lexical, y.lexical_length,
+                  y.importance, y.pinned, y.access_count, y.created_at, y.last_accessed_at
+             FROM memory.memories y
             WHERE y.session_id = t.session_id AND y.valid_from > t.valid_from
               AND memory.recall_visible(y, as_of, include_archived, types, kinds, p_tags, tags_any,
                                         any_entity, v_entity, session, since, until, layers)
             ORDER BY y.valid_from LIMIT 1)) x),
     scored1 AS (
-      SELECT m.id, m.session_id, m.valid_from, m.entity, m.importance, m.recency,
+      SELECT m.id, NULL::uuid AS session_id, NULL::timestamptz AS valid_from, m.entity, m.importance, m.recency,
              CASE WHEN qvec IS NOT NULL THEN
                (SELECT (1 - (e.embedding <=> qvec))::real FROM memory.embeddings e WHERE e.memory_id = m.id AND e.model = mdl.name) END AS similarity,
-             coalesce((SELECT sum(q.idf * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * m.lexical_length / avgdl)))
-                         FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(m.lexical) l) t
-                         JOIN unnest(terms, idfs) q(term, idf) ON q.term = t.term), 0)::real AS bm25
-        FROM (SELECT DISTINCT e.dst FROM edges e WHERE NOT EXISTS (SELECT 1 FROM scored0 s WHERE s.id = e.dst)) c
-        CROSS JOIN LATERAL (SELECT x.id, x.session_id, x.valid_from, x.lexical, x.lexical_length, x.entity,
-                                   memory.effective_importance(x.importance, x.pinned, x.access_count, greatest(x.created_at, x.last_accessed_at),
-                                                                decay.half_life, decay.floor, decay.access_boost, ref_time) AS importance,
-                                   exp(ln(0.5) * greatest(extract(epoch FROM ref_time - x.valid_from), 0) / half_life)::real AS recency
-                              FROM memory.memories x WHERE x.id = c.dst) m),
+             m.bm25
+        FROM (SELECT DISTINCT ON (e.dst) e.dst AS id, e.entity, e.importance, e.recency, e.bm25
+                FROM edges e WHERE NOT EXISTS (SELECT 1 FROM scored0 s WHERE s.id = e.dst)
+               ORDER BY e.dst) m),
     relevant AS (
       SELECT s.id, s.entity, s.importance, s.recency, s.similarity, s.bm25, least(coalesce(s.bm25 / best.bm25, 0), 1)::real AS lexical,
              ((coalesce(greatest(s.similarity, 0), 0) * w_vec + least(coalesce(s.bm25 / best.bm25, 0), 1) * w_lex)
@@ -460,11 +474,14 @@ BEGIN
     contextual AS (
       SELECT rl.*, coalesce(nb.context, 0)::real AS context
         FROM relevant rl LEFT JOIN neighbourhood nb ON nb.id = rl.id),
+    -- Whether the query names an entity, once per distinct entity (a handful), not per candidate (MATERIALIZED:
+    -- else the planner moves the expression above the join, back to once per candidate).
+    named AS MATERIALIZED (
+      SELECT e.entity, strpos(query_words, ' ' || lower(regexp_replace(e.entity, '[^[:alnum:]]+', ' ', 'g')) || ' ') > 0 AS named
+        FROM (SELECT DISTINCT r.entity FROM relevant r WHERE query_words IS NOT NULL AND r.entity IS NOT NULL) e),
     fused AS (
-      SELECT c.*,
-             (query_words IS NOT NULL AND c.entity IS NOT NULL
-              AND strpos(query_words, ' ' || lower(regexp_replace(c.entity, '[^[:alnum:]]+', ' ', 'g')) || ' ') > 0) AS entity_named
-        FROM contextual c),
+      SELECT c.*, coalesce(n.named, false) AS entity_named
+        FROM contextual c LEFT JOIN named n ON n.entity = c.entity),
     scored AS (
       SELECT f.*, bool_or(f.entity_named) OVER () AS entity_used, EXISTS (SELECT 1 FROM edges) AS context_used FROM fused f),
     final AS (

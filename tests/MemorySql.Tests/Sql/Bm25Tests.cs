@@ -122,4 +122,24 @@ public sealed class Bm25Tests : IClassFixture<TestDatabase>
         Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM memory.lexical_pending"));
         Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM memory.lexical_flush"));
     }
+
+    [Theory]
+    [InlineData("o'neil")]
+    [InlineData(@"c:\temp")]
+    [InlineData("two words")]
+    [InlineData("a|b & !c:*")]
+    public async Task LexemeQuery_MatchesAVectorWithAnyLexeme_TakenAsIs(string lexeme)
+    {
+        // Recall tests candidates with it before computing BM25: quotes, backslashes, spaces and tsquery
+        // operators in a lexeme must neither break it nor change what it matches.
+        Assert.True(await _db.ScalarAsync<bool>("SELECT array_to_tsvector(ARRAY[$1]) @@ memory.lexeme_query(ARRAY['other', $1])", lexeme));
+        Assert.False(await _db.ScalarAsync<bool>("SELECT array_to_tsvector(ARRAY['other', 'more']) @@ memory.lexeme_query(ARRAY[$1])", lexeme));
+        Assert.False(await _db.ScalarAsync<bool>("SELECT array_to_tsvector(ARRAY[$1 || 'x']) @@ memory.lexeme_query(ARRAY[$1])", lexeme));
+    }
+
+    [Fact]
+    public async Task LexemeQuery_OfNoLexemes_IsNull()
+    {
+        Assert.True(await _db.ScalarAsync<bool>("SELECT memory.lexeme_query('{}') IS NULL AND memory.lexeme_query(ARRAY['']) IS NULL"));
+    }
 }

@@ -137,4 +137,41 @@ public sealed class RecallSignalsTests : IClassFixture<TestDatabase>
         Assert.Single(filtered);
         Assert.True((float)filtered[0]["bm25"]! > 0);
     }
+
+    [Fact]
+    public async Task Recall_SessionNeighbourJoiningThroughContext_IsScoredLikeAnyCandidate()
+    {
+        // One context probe (recall.candidates = 1) and k = 4: the postings cut-off keeps the long turn B out of
+        // the lexical candidates and its vector keeps it out of the vector ones; it joins as the neighbour of A.
+        await _db.ExecuteAsync("SELECT memory.register_model('sig-ctx3', 3)");
+        var ws = await _db.CreateWorkspaceAsync("sig_ctx_scored");
+        await _db.ExecuteAsync("INSERT INTO memory.policies (workspace, settings) VALUES ($1, '{\"text_search_config\": \"simple\", \"recall.candidates\": 1}')", ws.Name);
+        await using var conn = await ws.OpenAsync();
+        const string Remember = "CALL remember($1, importance => $2, _embedding => $3::vector, _model => 'sig-ctx3')";
+        await conn.ExecAsync(Remember, "party party party", 0.5f, "[1,0,0]");
+        await conn.ExecAsync(Remember, "party people party", 0.5f, "[0.95,0.05,0]");
+        await conn.ExecAsync(Remember, "party time", 0.5f, "[0.9,0.1,0]");
+        await conn.ScalarAsync<Guid>("SELECT session_start()");
+        var a = await conn.ScalarAsync<Guid>("CALL remember($1, importance => $2, _embedding => $3::vector, _model => 'sig-ctx3')", "party party", 0.5f, "[1,0.02,0]");
+        var b = await conn.ScalarAsync<Guid>("CALL remember($1, importance => $2, _embedding => $3::vector, _model => 'sig-ctx3')",
+            "we talked about the party for a long while and then went home", 0.8f, "[0.2,0,1]");
+        await conn.ExecAsync("RESET memory.session");
+        await conn.ExecAsync("UPDATE memory.memories SET access_count = 3, created_at = now() - interval '40 days', last_accessed_at = now() - interval '20 days' WHERE id = $1", b);
+
+        const string Recall = "SELECT * FROM recall('party', k => 4, _embedding => '[1,0,0]'::vector, _model => 'sig-ctx3')";
+        var rows = await conn.QueryAsync(Recall);
+        var lexicalOnly = await conn.QueryAsync("SELECT id FROM recall('party', k => 4, ranking => '{lexical}')");
+        Assert.DoesNotContain(lexicalOnly, r => (Guid)r["id"]! == b); // B is no lexical candidate...
+        var neighbour = rows.Single(r => (Guid)r["id"]! == b);      // ...but is returned, through A
+        Assert.True((float)neighbour["context"]! > 0);
+        Assert.Contains(rows, r => (Guid)r["id"]! == a);
+        // Its components are what they would be for any candidate: exact BM25, cosine similarity, effective importance.
+        Assert.Equal(await conn.ScalarAsync<float>("SELECT bm25 FROM memory.bm25('party', ARRAY[$1::uuid])", b), (float)neighbour["bm25"]!, 4);
+        Assert.True((float)neighbour["bm25"]! > 0);
+        Assert.Equal(0.2 / Math.Sqrt(1.04), (float)neighbour["similarity"]!, 4);
+        Assert.Equal(await conn.ScalarAsync<float>("SELECT memory.effective_importance(m) FROM memory.memories m WHERE m.id = $1", b),
+            (float)neighbour["importance"]!, 4);
+        Assert.InRange((float)neighbour["importance"]!, 0.5f, 0.75f); // 0.8 decayed over 20 days unused, lifted by 3 accesses
+        Assert.InRange((float)neighbour["recency"]!, 0.99f, 1f);
+    }
 }
