@@ -205,8 +205,10 @@ COMMENT ON FUNCTION memory.bm25_idf(name, text[]) IS
 CREATE OR REPLACE FUNCTION memory.lexeme_query(lexemes text[]) RETURNS tsquery
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 BEGIN
-  -- In a quoted tsquery lexeme a backslash escapes the next character and a quote is doubled.
-  RETURN (SELECT string_agg('''' || replace(replace(l, '\', '\\'), '''', '''''') || '''', ' | ')
+  -- In a quoted tsquery lexeme a backslash escapes the next character and a quote is doubled. The backslashes
+  -- are written as E'' strings: the body is compiled under the caller's standard_conforming_strings, and with
+  -- it off a quoted lone backslash would escape its closing quote.
+  RETURN (SELECT string_agg('''' || replace(replace(l, E'\\', E'\\\\'), '''', '''''') || '''', ' | ')
             FROM unnest(lexemes) l WHERE length(l) > 0)::tsquery;
 END
 $$;

@@ -69,7 +69,7 @@ COMMENT ON FUNCTION memory.check_workspace_role(name, text) IS 'Refuses superuse
 CREATE OR REPLACE FUNCTION memory.create_workspace(name text, password text DEFAULT NULL) RETURNS name
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-  IF name IS NULL OR name !~ '^[a-z_][a-z0-9_]{0,62}$' OR name IN ('memory_user', 'public', 'none') OR name LIKE 'pg\_%' THEN
+  IF name IS NULL OR name !~ '^[a-z_][a-z0-9_]{0,62}$' OR name IN ('memory_user', 'public', 'none') OR left(name, 3) = 'pg_' THEN
     PERFORM memory.invalid('name', format('%L cannot name a workspace', name),
       'Use a lower-case role name (letters, digits, _; not memory_user, public or pg_*), e.g. acme_support.');
   END IF;

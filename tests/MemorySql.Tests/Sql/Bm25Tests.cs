@@ -1,4 +1,5 @@
 using MemorySql.Testing;
+using Npgsql;
 
 namespace MemorySql.Tests.Sql;
 
@@ -135,6 +136,21 @@ public sealed class Bm25Tests : IClassFixture<TestDatabase>
         Assert.True(await _db.ScalarAsync<bool>("SELECT array_to_tsvector(ARRAY[$1]) @@ memory.lexeme_query(ARRAY['other', $1])", lexeme));
         Assert.False(await _db.ScalarAsync<bool>("SELECT array_to_tsvector(ARRAY['other', 'more']) @@ memory.lexeme_query(ARRAY[$1])", lexeme));
         Assert.False(await _db.ScalarAsync<bool>("SELECT array_to_tsvector(ARRAY[$1 || 'x']) @@ memory.lexeme_query(ARRAY[$1])", lexeme));
+    }
+
+    [Fact]
+    public async Task LexemeQuery_InASessionWithStandardConformingStringsOff_CompilesAndMatches()
+    {
+        // PL/pgSQL compiles a body on its first call in a session, under that session's settings: a backslash
+        // in a plain string literal of the body broke it for clients that turn standard_conforming_strings off.
+        var fresh = new NpgsqlConnectionStringBuilder(_db.AdminConnectionString) { Pooling = false }.ConnectionString;
+        await using var connection = new NpgsqlConnection(fresh);
+        await connection.OpenAsync();
+        await using (var set = new NpgsqlCommand("SET standard_conforming_strings = off", connection))
+            await set.ExecuteNonQueryAsync();
+        await using var command = new NpgsqlCommand("SELECT array_to_tsvector(ARRAY[$1]) @@ memory.lexeme_query(ARRAY['other', $1])", connection);
+        command.Parameters.AddWithValue("back\\slash'quote");
+        Assert.Equal(true, await command.ExecuteScalarAsync());
     }
 
     [Fact]
