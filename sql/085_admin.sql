@@ -128,6 +128,10 @@ BEGIN
   DELETE FROM memory.access_log a WHERE a.workspace = drop_workspace.name;
   DELETE FROM memory.events e WHERE e.workspace = drop_workspace.name;
   DELETE FROM memory.lexical_postings p WHERE p.workspace = drop_workspace.name;
+  -- Deleting the memories queued their statistics out for this transaction's flush at commit: drop that queue
+  -- too, or the flush would write the workspace's stats rows again, negative, and a workspace created later
+  -- under the same name would start from them (BM25's N below zero fails recall with 2201E).
+  DELETE FROM memory.lexical_pending q WHERE q.workspace = drop_workspace.name;
   DELETE FROM memory.lexical_terms t WHERE t.workspace = drop_workspace.name;
   DELETE FROM memory.lexical_stats s WHERE s.workspace = drop_workspace.name;
   DELETE FROM memory.policies p WHERE p.workspace = drop_workspace.name;

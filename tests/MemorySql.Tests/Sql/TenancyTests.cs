@@ -139,6 +139,27 @@ public sealed class TenancyTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task DropWorkspace_ThenTheSameNameAgain_StartsWithCleanStatistics_AndRecallWorks()
+    {
+        var ws = await _db.CreateWorkspaceAsync("redo", login: false);
+        await _db.ExecuteAsync("SELECT memory.create_workspace($1, NULL)", ws.Name + "_x");
+        await _db.ExecuteAsync("SELECT memory.drop_workspace($1)", ws.Name + "_x");
+        // Memories written as the workspace (admin acting through SET ROLE in one transaction), then the workspace dropped.
+        await _db.ExecuteAsync($"SET ROLE \"{ws.Name}\"; CALL remember('the cat sleeps on the red sofa'); CALL remember('the dog sleeps outside'); RESET ROLE");
+        await _db.ExecuteAsync("SELECT memory.drop_workspace($1, drop_role => false)", ws.Name);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM memory.lexical_stats WHERE workspace = $1", ws.Name));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM memory.lexical_terms WHERE workspace = $1", ws.Name));
+
+        await _db.ExecuteAsync("SELECT memory.create_workspace($1, NULL)", ws.Name);
+        await _db.ExecuteAsync($"SET ROLE \"{ws.Name}\"; CALL remember('the cat sleeps on the blue chair'); RESET ROLE");
+
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT sum(docs)::bigint FROM memory.lexical_stats WHERE workspace = $1", ws.Name));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT sum(df)::bigint FROM memory.lexical_terms WHERE workspace = $1 AND term = 'cat'", ws.Name));
+        Assert.Equal("the cat sleeps on the blue chair",
+            await _db.ScalarAsync<string>($"SET ROLE \"{ws.Name}\"; SELECT content FROM recall('cat', k => 1); RESET ROLE"));
+    }
+
+    [Fact]
     public async Task GroupWorkspace_MembersShareIt_AndNobodyElseSeesIt()
     {
         var group = await _db.CreateWorkspaceAsync("ten_group", login: false);
