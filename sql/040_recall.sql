@@ -190,8 +190,10 @@ BEGIN
   half_life := greatest(date_part('epoch', coalesce((settings ->> 'recall.recency_half_life')::interval, interval '14 days')), 1);
   bm25_k1 := memory.policy_number(settings, 'bm25.k1', 1.2);
   bm25_b := memory.policy_number(settings, 'bm25.b', 0.75);
-  n_ctx := memory.policy_number(settings, 'recall.candidates', 40)::integer;
-  n_cand := greatest(k, n_ctx);
+  n_cand := greatest(k, memory.policy_number(settings, 'recall.candidates', 40)::integer);
+  -- Session neighbours for the 20 most relevant candidates: on LoCoMo recall@10 equals probing all 40 (73.3
+  -- against 73.0) at half the probes and neighbours, which were a third of a recall's work.
+  n_ctx := least(greatest(memory.policy_number(settings, 'recall.context_candidates', 20)::integer, 0), n_cand);
   any_entity := v_entity IS NULL OR v_entity = '*';
   IF w_lex > 0 THEN tsconfig := memory.text_search_config(ws); END IF;
 
@@ -376,8 +378,8 @@ BEGIN
   --   relevance: (w_vector · similarity + w_lexical · lexical) / (w_vector + w_lexical), where similarity is
   --              clamped at 0 and lexical is bm25 over the best bm25 among the candidates (at most 1);
   --   context:   the best relevance of the memory's neighbours in its session (the memories just before and
-  --              after it), probed for the n_cand most relevant candidates; a neighbour that is not a candidate
-  --              itself joins the candidates;
+  --              after it), probed for the n_ctx most relevant candidates (recall.context_candidates, at most
+  --              n_cand); a neighbour that is not a candidate itself joins the candidates;
   --   score:     Σ weight · component / Σ weight of the signals used (entity = 1 when the query names the
   --              memory's entity).
   -- With a selective filter (a session, an entity, tags, a time range, ...) a plan made for the values at hand

@@ -139,6 +139,36 @@ public sealed class RecallSignalsTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task Recall_ContextCandidates_LimitsWhoseSessionNeighboursGiveContext()
+    {
+        // Two sessions, each a relevant turn followed by an unrelated one. With recall.context_candidates = 1 only
+        // the most relevant turn (A) is probed, so only its follower gets context; with 2, C's follower does too.
+        await _db.ExecuteAsync("SELECT memory.register_model('sig-ctxn', 3)");
+        var ws = await _db.CreateWorkspaceAsync("sig_ctx_n");
+        await _db.ExecuteAsync("INSERT INTO memory.policies (workspace, settings) VALUES ($1, '{\"text_search_config\": \"simple\", \"recall.context_candidates\": 1}')", ws.Name);
+        await using var conn = await ws.OpenAsync();
+        const string Remember = "CALL remember($1, _embedding => $2::vector, _model => 'sig-ctxn')";
+        await conn.ScalarAsync<Guid>("SELECT session_start()");
+        await conn.ExecAsync(Remember, "alpha alpha", "[1,0,0]");
+        var afterA = await conn.ScalarAsync<Guid>(Remember, "unrelated words one", "[0,0,1]");
+        await conn.ExecAsync("RESET memory.session");
+        await conn.ScalarAsync<Guid>("SELECT session_start()");
+        await conn.ExecAsync(Remember, "alpha", "[0.6,0.8,0]");
+        var afterC = await conn.ScalarAsync<Guid>(Remember, "unrelated words two", "[0,0,1]");
+        await conn.ExecAsync("RESET memory.session");
+
+        const string Recall = "SELECT id, context FROM recall('alpha', k => 4, _embedding => '[1,0,0]'::vector, _model => 'sig-ctxn')";
+        var one = (await conn.QueryAsync(Recall)).ToDictionary(r => (Guid)r["id"]!, r => (float)r["context"]!);
+        Assert.True(one[afterA] > 0, "the most relevant turn's follower gets context");
+        Assert.Equal(0f, one[afterC]);
+
+        await _db.ExecuteAsync("UPDATE memory.policies SET settings = settings || '{\"recall.context_candidates\": 2}' WHERE workspace = $1", ws.Name);
+        var two = (await conn.QueryAsync(Recall)).ToDictionary(r => (Guid)r["id"]!, r => (float)r["context"]!);
+        Assert.True(two[afterA] > 0);
+        Assert.True(two[afterC] > 0, "with two probes the second relevant turn's follower gets context too");
+    }
+
+    [Fact]
     public async Task Recall_SessionNeighbourJoiningThroughContext_IsScoredLikeAnyCandidate()
     {
         // One context probe (recall.candidates = 1) and k = 4: the postings cut-off keeps the long turn B out of
