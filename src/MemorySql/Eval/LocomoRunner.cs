@@ -113,7 +113,10 @@ internal sealed class LocomoRunner
         await using var admin = new NpgsqlConnection(_target.AdminConnectionString);
         await admin.OpenAsync(cancellationToken);
         await using (var exists = new NpgsqlCommand(
-            "SELECT (SELECT count(*) FROM memory.memories m WHERE m.workspace = w.name AND m.status = 'active') FROM memory.workspaces w WHERE w.name = $1", admin))
+            // The conversation's turns (they carry a dia_id), whatever the workers did with them since: the check worker
+            // supersedes near-duplicates and the reflection worker adds summaries, so "active memories" never matched.
+            "SELECT (SELECT count(*) FROM memory.memories m WHERE m.workspace = w.name AND m.metadata ? 'dia_id' AND m.status <> 'deleted') " +
+            "  FROM memory.workspaces w WHERE w.name = $1", admin))
         {
             exists.Parameters.Add(new() { Value = name });
             if (await exists.ExecuteScalarAsync(cancellationToken) is long stored)
