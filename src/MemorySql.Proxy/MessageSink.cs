@@ -28,9 +28,19 @@ internal sealed class MessageSink
     /// other write is under way and the stream takes the bytes at once (the epoll engine's send), this completes
     /// synchronously without an async state machine: the relay's path for almost every message.
     /// </summary>
-    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, bool endsAtBoundary)
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, bool endsAtBoundary) =>
+        _lock.Wait(0) ? WriteHoldingLock(data, endsAtBoundary) : WriteWhenFreeAsync(data, endsAtBoundary);
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteWhenFreeAsync(ReadOnlyMemory<byte> data, bool endsAtBoundary)
     {
-        if (!_lock.Wait(0)) return WriteWhenFreeAsync(data, endsAtBoundary);
+        await _lock.WaitAsync().ConfigureAwait(false);
+        await WriteHoldingLock(data, endsAtBoundary).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts the write with the lock held; releases it at once when the stream took the bytes synchronously.</summary>
+    private ValueTask WriteHoldingLock(ReadOnlyMemory<byte> data, bool endsAtBoundary)
+    {
         ValueTask write;
         try
         {
@@ -47,24 +57,6 @@ internal sealed class MessageSink
         _atBoundary = endsAtBoundary;
         _lock.Release();
         return ValueTask.CompletedTask;
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask WriteWhenFreeAsync(ReadOnlyMemory<byte> data, bool endsAtBoundary)
-    {
-        await _lock.WaitAsync().ConfigureAwait(false);
-        ValueTask write;
-        try
-        {
-            write = _stream.WriteAsync(data);
-        }
-        catch
-        {
-            _broken = true;
-            _lock.Release();
-            throw;
-        }
-        await FinishWriteAsync(write, endsAtBoundary).ConfigureAwait(false);
     }
 
     /// <summary>Waits for a write started under the lock, records the boundary, and releases the lock.</summary>

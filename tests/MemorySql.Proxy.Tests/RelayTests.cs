@@ -213,7 +213,7 @@ public sealed class RelayTests
     }
 
     /// <summary>Hands out its bytes in pieces of a chosen size, then the end of the stream (or waits until canceled).</summary>
-    private sealed class PieceStream(byte[] data, int pieceSize, bool thenWait = false) : Stream
+    private sealed class PieceStream(byte[] data, int pieceSize, bool thenWait = false) : OneWayStream(readable: true)
     {
         private readonly TaskCompletionSource _waiting = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _offset;
@@ -235,21 +235,10 @@ public sealed class RelayTests
             _offset += n;
             return n;
         }
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>Keeps what is written and counts the writes.</summary>
-    private sealed class RecordingStream : Stream
+    private sealed class RecordingStream() : OneWayStream(readable: false)
     {
         public MemoryStream Written { get; } = new();
         public int Writes { get; private set; }
@@ -262,10 +251,14 @@ public sealed class RelayTests
             Written.Write(buffer.Span);
             return ValueTask.CompletedTask;
         }
+    }
 
-        public override bool CanRead => false;
+    /// <summary>A stream that only reads or only writes (through the async methods the relay uses): the rest of Stream refused.</summary>
+    private abstract class OneWayStream(bool readable) : Stream
+    {
+        public override bool CanRead => readable;
         public override bool CanSeek => false;
-        public override bool CanWrite => true;
+        public override bool CanWrite => !readable;
         public override long Length => throw new NotSupportedException();
         public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
         public override void Flush() { }
