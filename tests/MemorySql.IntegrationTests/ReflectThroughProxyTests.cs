@@ -234,7 +234,9 @@ public sealed class ReflectThroughProxyTests : IClassFixture<ReflectProxyFixture
     public async Task CancelWhileTheLlmThinks_Gives57014_AndTheSessionStaysUsable()
     {
         _fx.Delay = TimeSpan.FromSeconds(30);
-        await using var conn = await _fx.OpenAsync();
+        // Npgsql gives the server 2 s to answer a cancel before it gives up on the connection; a CI machine running
+        // every test assembly at once has missed that (once in five runs) — allow 15 s, still half the LLM's delay.
+        await using var conn = await _fx.OpenAsync("Cancellation Timeout=15000");
         await using var command = new NpgsqlCommand("SELECT reflect('where does Dana sit?', entity => 'dana')::text", conn);
         var running = command.ExecuteScalarAsync();
         await Eventually(() => Task.FromResult(_fx.Llm.Calls.Any(c => c.LastUser.Contains("where does Dana sit?", StringComparison.Ordinal))), "the LLM call");
