@@ -384,7 +384,10 @@ internal sealed class ClientSession
         else if (first == frontendTask)
             await OnFrontendEndedAsync(end, error).ConfigureAwait(false);
         else
-            await OnBackendEndedAsync(end, error, backendInspector.LastMessageType == BackendCode.ErrorResponse && backend.AtMessageBoundary).ConfigureAwait(false);
+            // The upstream may close before the frontend loop has returned from forwarding the client's Terminate:
+            // that close is the answer to it, and the client must not be told the connection was lost.
+            await OnBackendEndedAsync(end, error,
+                frontendInspector.SawTerminate || (backendInspector.LastMessageType == BackendCode.ErrorResponse && backend.AtMessageBoundary)).ConfigureAwait(false);
 
         // Stop the other direction and let it finish; if it is stuck writing to a peer that stopped reading,
         // closing the sockets (CloseAsync) ends it.

@@ -19,6 +19,11 @@ internal sealed class FrontendInspector : IRelayInspector
         _rewrite = rewrite;
     }
 
+    private volatile bool _sawTerminate;
+
+    /// <summary>True once the client sent Terminate: the upstream closing after that is the expected end, not a loss.</summary>
+    public bool SawTerminate => _sawTerminate;
+
     public MessageAction OnHeader(in MessageHeader header)
     {
         if (!FrontendCode.IsKnown(header.Type))
@@ -28,7 +33,11 @@ internal sealed class FrontendInspector : IRelayInspector
         if (header.PayloadLength > _maxMessageSize)
             throw new PgProtocolException(
                 $"message of type '{(char)header.Type}' is {header.PayloadLength} bytes, more than the limit of {_maxMessageSize} bytes (Proxy:Limits:MaxMessageSize)");
-        if (header.Type == FrontendCode.Terminate) return MessageAction.ForwardAndStop;
+        if (header.Type == FrontendCode.Terminate)
+        {
+            _sawTerminate = true;
+            return MessageAction.ForwardAndStop;
+        }
         if (_rewrite is null) return MessageAction.Forward;
         var action = header.Type switch
         {
