@@ -208,7 +208,7 @@ public sealed class ProxyServer : IAsyncDisposable
                 var now = Environment.TickCount64;
                 foreach (var session in _runtime.Sessions.Values)
                 {
-                    if (session.IsRelaying && now - session.Clock.LastTicks > timeout.TotalMilliseconds)
+                    if (session.IsRelaying && session.Clock.QuietFor(now) > timeout.TotalMilliseconds)
                     {
                         session.Abort(PgError.Fatal(SqlStates.IdleSessionTimeout,
                             $"terminating connection due to idle-session timeout ({timeout.TotalSeconds:0.#} s, Proxy:Limits:ClientIdleTimeout)"));

@@ -259,12 +259,30 @@ internal sealed class Relay
     }
 }
 
-/// <summary>When a session last moved a byte; read by the idle-timeout sweep.</summary>
+/// <summary>
+/// Whether a session moved bytes, for the idle-timeout sweep. The relays only bump a counter (reading the clock
+/// on every receive cost more than the rest of the bookkeeping per message); the sweep notes when it last saw
+/// the counter change.
+/// </summary>
 internal sealed class ActivityClock
 {
-    private long _lastTicks = Environment.TickCount64;
+    private int _activity;
+    // Owned by the sweep (one thread): the counter it saw last and when it saw it change.
+    private int _seen;
+    private long _quietSince = Environment.TickCount64;
 
-    public long LastTicks => Volatile.Read(ref _lastTicks);
+    /// <summary>Called by the relays on every receive.</summary>
+    public void Touch() => Interlocked.Increment(ref _activity);
 
-    public void Touch() => Volatile.Write(ref _lastTicks, Environment.TickCount64);
+    /// <summary>Milliseconds since the sweep first saw the counter as it is now; called by the sweep only.</summary>
+    public long QuietFor(long now)
+    {
+        var activity = Volatile.Read(ref _activity);
+        if (activity != _seen)
+        {
+            _seen = activity;
+            _quietSince = now;
+        }
+        return now - _quietSince;
+    }
 }

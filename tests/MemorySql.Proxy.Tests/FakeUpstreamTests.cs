@@ -266,6 +266,23 @@ public sealed class FakeUpstreamTests
     }
 
     [Fact]
+    public async Task ActiveClient_IsNotClosed_ByTheIdleSweep()
+    {
+        await using var proxy = await FakeProxy.StartAsync(backend => backend.ServeSimpleQueriesAsync(),
+            o => o.Limits.ClientIdleTimeout = TimeSpan.FromSeconds(1));
+        await using var client = await proxy.LoginAsync();
+        // Three timeouts' worth of traffic, never quiet for long: the sweep must see the activity each time.
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; watch.Elapsed < TimeSpan.FromSeconds(3); i++)
+        {
+            await client.SendAsync(Msg.Query($"ping {i}"));
+            var answer = await client.ReadUntilReadyAsync();
+            Assert.DoesNotContain(answer, m => m.Type == 'E');
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
     public async Task StoppingTheProxy_ClosesSessionsWith57P01()
     {
         var proxy = await FakeProxy.StartAsync();

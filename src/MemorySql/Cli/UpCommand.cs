@@ -30,7 +30,7 @@ internal static class UpCommand
             });
             await using var instance = await LocalInstance.StartAsync(parse.GetValue(dataDir)!, parse.GetValue(port), Output.Progress, cancellationToken,
                 ClusterOptions.FromConfiguration(configuration));
-            var target = new HostTarget(instance.Folder.AdminConnectionString(), "127.0.0.1", instance.Folder.State.PostgresPort,
+            var target = new HostTarget(instance.Folder.AdminConnectionString(), instance.UpstreamHost, instance.Folder.State.PostgresPort,
                 Proxy.UpstreamTlsMode.Disable, UpstreamCaFile: null, MemorySchemaInstalled: true);
             await MemorySqlHost.RunAsync(configuration, target, () =>
             {

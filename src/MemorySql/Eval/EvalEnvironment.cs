@@ -46,7 +46,7 @@ internal sealed class EvalEnvironment : IAsyncDisposable
         try
         {
             instance = await LocalInstance.StartAsync(folder, 0, progress, cancellationToken, ClusterOptions.FromConfiguration(configuration));
-            var target = new HostTarget(instance.Folder.AdminConnectionString(), "127.0.0.1", instance.Folder.State.PostgresPort,
+            var target = new HostTarget(instance.Folder.AdminConnectionString(), instance.UpstreamHost, instance.Folder.State.PostgresPort,
                 UpstreamTlsMode.Disable, UpstreamCaFile: null, MemorySchemaInstalled: true);
             var settings = new ConfigurationBuilder().AddConfiguration(configuration).AddInMemoryCollection(new Dictionary<string, string?>
             {

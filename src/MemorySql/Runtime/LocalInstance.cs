@@ -24,6 +24,20 @@ public sealed class LocalInstance : IAsyncDisposable
     public DataFolder Folder { get; }
     public EmbeddedCluster Cluster { get; }
 
+    /// <summary>
+    /// Where the proxy reaches this cluster: the directory of its Unix-domain socket (the proxy runs on the same
+    /// host, and a local socket skips the TCP stack on every round trip), or 127.0.0.1 when the cluster has no
+    /// socket there (a data folder moved since initdb wrote the socket directory into postgresql.conf).
+    /// </summary>
+    public string UpstreamHost
+    {
+        get
+        {
+            var directory = Path.GetFullPath(Cluster.SocketDir);
+            return File.Exists(Path.Combine(directory, $".s.PGSQL.{Folder.State.PostgresPort}")) ? directory : "127.0.0.1";
+        }
+    }
+
     public static async Task<LocalInstance> StartAsync(string dataDir, int proxyPort, Action<string> progress, CancellationToken cancellationToken,
         ClusterOptions? clusterOptions = null)
     {

@@ -26,6 +26,17 @@ public sealed class UpCommandTests : IClassFixture<MemorySqlUpFixture>
     }
 
     [Fact]
+    public async Task Up_RelaysToItsClusterOverTheUnixSocket()
+    {
+        await using var conn = new NpgsqlConnection(PostgresUrl.ToConnectionString(_up.Url));
+        await conn.OpenAsync();
+        // The client's own connection is TCP to the proxy; the session behind it is the proxy's upstream
+        // connection, which PostgreSQL sees as local (no server address) when it came over the socket.
+        await using var cmd = new NpgsqlCommand("SELECT inet_server_addr() IS NULL", conn);
+        Assert.True((bool)(await cmd.ExecuteScalarAsync())!);
+    }
+
+    [Fact]
     public async Task ReadmeTour_RunsThroughPsql_AndRecallUsesTheProxysVector()
     {
         var blocks = Psql.SqlBlocks(Path.Combine(Psql.RepositoryRoot(), "README.md"));
