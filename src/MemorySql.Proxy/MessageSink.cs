@@ -7,11 +7,10 @@ namespace MemorySql.Proxy;
 /// a time, and it remembers whether the last write ended between two messages, so the proxy never puts a
 /// message of its own into the middle of a relayed one.
 /// </summary>
-[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "SemaphoreSlim needs disposing only when its wait handle is used, which it never is here.")]
 internal sealed class MessageSink
 {
     private readonly Stream _stream;
-    private readonly SemaphoreSlim _lock = new(1, 1);
+    private readonly AsyncGate _lock = new();
     private volatile bool _atBoundary = true;
     private volatile bool _broken;
 
@@ -29,12 +28,12 @@ internal sealed class MessageSink
     /// synchronously without an async state machine: the relay's path for almost every message.
     /// </summary>
     public ValueTask WriteAsync(ReadOnlyMemory<byte> data, bool endsAtBoundary) =>
-        _lock.Wait(0) ? WriteHoldingLock(data, endsAtBoundary) : WriteWhenFreeAsync(data, endsAtBoundary);
+        _lock.TryEnter() ? WriteHoldingLock(data, endsAtBoundary) : WriteWhenFreeAsync(data, endsAtBoundary);
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteWhenFreeAsync(ReadOnlyMemory<byte> data, bool endsAtBoundary)
     {
-        await _lock.WaitAsync().ConfigureAwait(false);
+        await _lock.EnterAsync().ConfigureAwait(false);
         await WriteHoldingLock(data, endsAtBoundary).ConfigureAwait(false);
     }
 
@@ -49,13 +48,13 @@ internal sealed class MessageSink
         catch
         {
             _broken = true;
-            _lock.Release();
+            _lock.Exit();
             throw;
         }
         if (!write.IsCompletedSuccessfully) return FinishWriteAsync(write, endsAtBoundary);
         write.GetAwaiter().GetResult();
         _atBoundary = endsAtBoundary;
-        _lock.Release();
+        _lock.Exit();
         return ValueTask.CompletedTask;
     }
 
@@ -75,7 +74,7 @@ internal sealed class MessageSink
         }
         finally
         {
-            _lock.Release();
+            _lock.Exit();
         }
     }
 
@@ -83,7 +82,7 @@ internal sealed class MessageSink
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteMessagesAsync(ReadOnlyMemory<byte> messages, CancellationToken cancellationToken = default)
     {
-        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await _lock.EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await _stream.WriteAsync(messages, cancellationToken).ConfigureAwait(false);
@@ -96,7 +95,7 @@ internal sealed class MessageSink
         }
         finally
         {
-            _lock.Release();
+            _lock.Exit();
         }
     }
 
@@ -110,7 +109,7 @@ internal sealed class MessageSink
         using var cts = new CancellationTokenSource(timeout);
         try
         {
-            await _lock.WaitAsync(cts.Token).ConfigureAwait(false);
+            await _lock.EnterAsync(cts.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -130,7 +129,7 @@ internal sealed class MessageSink
         }
         finally
         {
-            _lock.Release();
+            _lock.Exit();
         }
     }
 }
