@@ -9,12 +9,14 @@
 #                          [--proxy-args "--thread-pool-completions"]   (extra arguments for the proxy's serve mode)
 #                          [--alt-proxy-args "--socket-engine DotNet"]   (a second MemorySql proxy measured in the same run;
 #                                                                         "--memory-calls": with memory-call rewriting, as `memorysql up` runs)
+#                          [--upstream tcp|unix]   (how PgBouncer and the proxies reach PostgreSQL: 127.0.0.1, or its Unix
+#                                                   socket as `memorysql up` does; default tcp)
 #
 # Needs root (PostgreSQL and PgBouncer run as the postgres user through runuser), pgbench, pgbouncer, dotnet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=3; duration=10; clients="1 16"; modes="simple extended prepared"; scale=10; out=""; proxy_args=""; alt_args=""
+runs=3; duration=10; clients="1 16"; modes="simple extended prepared"; scale=10; out=""; proxy_args=""; alt_args=""; upstream=tcp
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
@@ -25,7 +27,8 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --proxy-args) proxy_args=$2; shift 2 ;;
     --alt-proxy-args) alt_args=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --upstream) upstream=$2; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -35,6 +38,7 @@ for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && bin=$d; done
 [ -n "$bin" ] || { echo "PostgreSQL server programs not found (run scripts/prerequisites.sh --test)" >&2; exit 1; }
 command -v pgbouncer >/dev/null || { echo "pgbouncer is not installed (apt-get install pgbouncer)" >&2; exit 1; }
 pgbench=$bin/pgbench; [ -x "$pgbench" ] || pgbench=$(command -v pgbench)
+case "$upstream" in tcp|unix) ;; *) echo "--upstream must be tcp or unix, not $upstream" >&2; exit 2 ;; esac
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 as_pg() { runuser -u postgres -- "$@"; }
@@ -67,12 +71,14 @@ CONF
 as_pg "$bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w start >/dev/null
 "$bin/createdb" -h 127.0.0.1 -p "$pg_port" -U bench bench
 "$pgbench" -h 127.0.0.1 -p "$pg_port" -U bench -i -s "$scale" -q bench >/dev/null 2>&1
+# Where PgBouncer and the proxies reach PostgreSQL (pgbench's direct runs always use TCP, like its clients).
+upstream_host=127.0.0.1; [ "$upstream" = unix ] && upstream_host=$work
 
 echo "==> PgBouncer $(pgbouncer --version | head -1 | awk '{print $2}') (session mode) on port $bouncer_port" >&2
 echo '"bench" ""' > "$work/users.txt"
 cat > "$work/pgbouncer.ini" <<INI
 [databases]
-bench = host=127.0.0.1 port=$pg_port dbname=bench
+bench = host=$upstream_host port=$pg_port dbname=bench
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = $bouncer_port
@@ -94,12 +100,12 @@ dotnet build bench/MemorySql.Proxy.Benchmarks -c Release -nologo -v:q -clp:Error
 # scheduling (sched_autogroup_enabled=1) every session gets an equal share of the CPU whatever its number of
 # threads; started in this script's session the proxy would share one share with pgbench.
 setsid dotnet bench/MemorySql.Proxy.Benchmarks/bin/Release/net10.0/MemorySql.Proxy.Benchmarks.dll serve \
-  --port "$proxy_port" --upstream-port "$pg_port" $proxy_args > "$work/proxy.log" 2>&1 &
+  --port "$proxy_port" --upstream-port "$pg_port" --upstream-host "$upstream_host" $proxy_args > "$work/proxy.log" 2>&1 &
 proxy_pid=$!
 if [ -n "$alt_args" ]; then
   echo "==> second MemorySql proxy ($alt_args) on port $alt_port" >&2
   setsid dotnet bench/MemorySql.Proxy.Benchmarks/bin/Release/net10.0/MemorySql.Proxy.Benchmarks.dll serve \
-    --port "$alt_port" --upstream-port "$pg_port" $alt_args > "$work/proxy-alt.log" 2>&1 &
+    --port "$alt_port" --upstream-port "$pg_port" --upstream-host "$upstream_host" $alt_args > "$work/proxy-alt.log" 2>&1 &
   alt_pid=$!
 fi
 for _ in $(seq 100); do
@@ -117,9 +123,11 @@ fi
 results=$work/results.tsv
 echo -e "run\tclients\tmode\ttarget\ttps\tp50_us" > "$results"
 
-# Warm the caches (and the proxy's JIT) once.
+# Warm the caches and the proxy's JIT once, in every mode measured (each mode relays other messages).
 for t in "${targets[@]}"; do
-  "$pgbench" -h 127.0.0.1 -p "${port_of[$t]}" -U bench -S -M prepared -c 4 -j 2 -T 3 -n bench >/dev/null 2>&1
+  for m in $modes; do
+    "$pgbench" -h 127.0.0.1 -p "${port_of[$t]}" -U bench -S -M "$m" -c 4 -j 2 -T 3 -n bench >/dev/null 2>&1
+  done
 done
 
 for run in $(seq "$runs"); do
@@ -146,14 +154,14 @@ for run in $(seq "$runs"); do
   done
 done
 
-python3 - "$results" "$runs" "$duration" "$out" "$alt_args" <<'PY'
+python3 - "$results" "$runs" "$duration" "$out" "$alt_args" "$upstream" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-runs, duration, out, alt = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+runs, duration, out, alt, upstream = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 def med(c, m, t, key):
     vals = [float(r[key]) for r in rows if r["clients"] == c and r["mode"] == m and r["target"] == t and r[key]]
     return statistics.median(vals) if vals else None
-lines = [f"Medians of {runs} runs of {duration} s each (pgbench -S, scale in the command), rotating the order of targets.", "",
+lines = [f"Medians of {runs} runs of {duration} s each (pgbench -S, scale in the command), rotating the order of targets; PgBouncer and MemorySql reach PostgreSQL over " + ("its Unix socket" if upstream == "unix" else "TCP (127.0.0.1)") + ".", "",
          "| clients | mode | direct TPS | PgBouncer TPS | MemorySql TPS | MemorySql / direct | MemorySql / PgBouncer | p50 direct | p50 PgBouncer | p50 MemorySql | added p50 (MemorySql − direct) |",
          "|---|---|---|---|---|---|---|---|---|---|---|"]
 for c in sorted({r["clients"] for r in rows}, key=int):
