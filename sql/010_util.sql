@@ -136,8 +136,18 @@ COMMENT ON FUNCTION memory.policy_number(jsonb, text, float8) IS
 -- The text search configuration of a workspace's lexical index (settings key text_search_config).
 CREATE OR REPLACE FUNCTION memory.text_search_config(workspace name DEFAULT NULL) RETURNS regconfig
 LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN memory.text_search_config_named((memory.policy(workspace)).settings ->> 'text_search_config');
+END
+$$;
+COMMENT ON FUNCTION memory.text_search_config(name) IS
+  'The text search configuration (regconfig) the lexical index of a workspace uses: policy setting text_search_config, default english.';
+
+-- The configuration a policy's text_search_config value names (recall has the policy at hand already and
+-- looks it up without reading the policy again).
+CREATE OR REPLACE FUNCTION memory.text_search_config_named(cfg text) RETURNS regconfig
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
-  cfg text := (memory.policy(workspace)).settings ->> 'text_search_config';
   oid regconfig;
 BEGIN
   SELECT c.oid INTO oid FROM pg_catalog.pg_ts_config c WHERE c.cfgname = coalesce(cfg, 'english')
@@ -149,8 +159,8 @@ BEGIN
   RETURN oid;
 END
 $$;
-COMMENT ON FUNCTION memory.text_search_config(name) IS
-  'The text search configuration (regconfig) the lexical index of a workspace uses: policy setting text_search_config, default english.';
+COMMENT ON FUNCTION memory.text_search_config_named(text) IS
+  'Internal: the text search configuration (regconfig) of a text_search_config policy value (NULL: english), preferring pg_catalog''s; 22023 when no configuration has that name.';
 
 -- Exact-duplicate key of a memory: SHA-256 of the content with surrounding whitespace removed and inner
 -- runs of whitespace collapsed to one space. Case and punctuation count.

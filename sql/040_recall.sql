@@ -6,9 +6,21 @@
 CREATE OR REPLACE FUNCTION memory.model_complete(workspace name, model text)
 RETURNS boolean
 LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN memory.model_complete(workspace, model,
+    coalesce((SELECT sum(s.docs) FROM memory.lexical_stats s WHERE s.workspace = model_complete.workspace), 0)::bigint,
+    memory.policy_number((memory.policy(workspace)).settings, 'recall.incomplete_model_ratio', 0.02));
+END
+$$;
+COMMENT ON FUNCTION memory.model_complete(name, text) IS
+  'Whether a model''s embeddings cover a workspace well enough for vector recall: at most recall.incomplete_model_ratio (default 2 %, at least 10) of its active memories still queued or failed.';
+
+-- The same with the workspace's active memory count and the policy's ratio at hand (recall reads both anyway).
+CREATE OR REPLACE FUNCTION memory.model_complete(workspace name, model text, active bigint, ratio float8)
+RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
-  active bigint := coalesce((SELECT sum(s.docs) FROM memory.lexical_stats s WHERE s.workspace = model_complete.workspace), 0);
-  allowed bigint := greatest(10, floor(active * memory.policy_number((memory.policy(workspace)).settings, 'recall.incomplete_model_ratio', 0.02)))::bigint;
+  allowed bigint := greatest(10, floor(active * ratio))::bigint;
   pending bigint;
 BEGIN
   SELECT count(*) INTO pending FROM (
@@ -17,8 +29,8 @@ BEGIN
   RETURN pending <= allowed;
 END
 $$;
-COMMENT ON FUNCTION memory.model_complete(name, text) IS
-  'Whether a model''s embeddings cover a workspace well enough for vector recall: at most recall.incomplete_model_ratio (default 2 %, at least 10) of its active memories still queued or failed.';
+COMMENT ON FUNCTION memory.model_complete(name, text, bigint, float8) IS
+  'Internal: model_complete(workspace, model) given the workspace''s active memories and recall.incomplete_model_ratio: at most that share (at least 10) still queued or failed.';
 
 -- The ranking weights and constants recall uses, from the workspace policy (one place to tune them).
 CREATE OR REPLACE FUNCTION memory.recall_settings(workspace name DEFAULT NULL)
@@ -74,17 +86,17 @@ $$;
 COMMENT ON FUNCTION memory.recall_visible(memory.memories, timestamptz, boolean, text[], text[], text[], text[], boolean, text, uuid, timestamptz, timestamptz, text[]) IS
   'Internal: whether recall may return a memory under its filters (status, validity and expiry, or as_of; types, kinds, tags, tags_any, entity, session, since/until, layers). Inlined into recall''s statements.';
 
-CREATE OR REPLACE FUNCTION memory.recall_core(
+-- recall returns a set of memory.recall_result (migration 0010), not a TABLE: PL/pgSQL cannot name an argument and
+-- an output column alike (entity, tags), and a set of a named row type has no output columns as variables. The
+-- arguments p_tags and p_entity inside are aliases of tags and entity.
+CREATE OR REPLACE FUNCTION memory.recall(
   query text, k integer DEFAULT 10,
-  types text[] DEFAULT NULL, kinds text[] DEFAULT NULL, p_tags text[] DEFAULT NULL, tags_any text[] DEFAULT NULL,
-  p_entity text DEFAULT NULL, session uuid DEFAULT NULL, since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
+  types text[] DEFAULT NULL, kinds text[] DEFAULT NULL, tags text[] DEFAULT NULL, tags_any text[] DEFAULT NULL,
+  entity text DEFAULT NULL, session uuid DEFAULT NULL, since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
   as_of timestamptz DEFAULT NULL, min_score real DEFAULT NULL, include_archived boolean DEFAULT false,
   layers text[] DEFAULT NULL, ranking text[] DEFAULT NULL, weights jsonb DEFAULT NULL,
   _embedding vector DEFAULT NULL, _model text DEFAULT NULL)
-RETURNS TABLE (id uuid, content text, type text, kind text, layer text, entity text, tags text[], metadata jsonb,
-               status text, created_at timestamptz, valid_from timestamptz, valid_to timestamptz,
-               score real, similarity real, lexical real, bm25 real, importance real, recency real, signals text[],
-               context real, entity_match real)
+RETURNS SETOF memory.recall_result
 LANGUAGE plpgsql VOLATILE
 -- Function-level settings are restored when recall returns, including the set_config call below.
 SET hnsw.iterative_scan = relaxed_order
@@ -95,6 +107,8 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 #variable_conflict use_column
 DECLARE
+  p_tags ALIAS FOR tags;
+  p_entity ALIAS FOR entity;
   ws name := memory.require_workspace();
   pol memory.policies;
   settings jsonb;
@@ -112,7 +126,10 @@ DECLARE
   w_ent float8;
   w_ctx float8;
   half_life float8;
-  decay record;
+  decay_half_life interval;
+  decay_floor real;
+  decay_boost real;
+  n_docs float8;
   bm25_k1 float8;
   bm25_b float8;
   tsconfig regconfig;
@@ -135,9 +152,8 @@ DECLARE
   exact_ids uuid[];
   exact_sims real[];
   returned uuid[] := '{}';
-  entity_used boolean := false;
   sig_name text;
-  r record;
+  r memory.recall_result;
 BEGIN
   -- Arguments.
   IF query IS NULL OR length(btrim(query)) = 0 THEN
@@ -174,8 +190,9 @@ BEGIN
   pol := memory.policy(ws);
   settings := pol.settings;
   -- The decay parameters (memory.decay_settings) from the same policy row.
-  SELECT pol.decay_half_life AS half_life, pol.decay_floor AS floor,
-         memory.policy_number(settings, 'decay.access_boost', 0.2)::real AS access_boost INTO decay;
+  decay_half_life := pol.decay_half_life;
+  decay_floor := pol.decay_floor;
+  decay_boost := memory.policy_number(settings, 'decay.access_boost', 0.2)::real;
   w_vec := memory.recall_weight(settings, weights, ranking, 'vector', 0.25);
   w_lex := memory.recall_weight(settings, weights, ranking, 'lexical', 0.25);
   w_imp := memory.recall_weight(settings, weights, ranking, 'importance', 0.1);
@@ -195,7 +212,7 @@ BEGIN
   -- against 73.0) at half the probes and neighbours, which were a third of a recall's work.
   n_ctx := least(greatest(memory.policy_number(settings, 'recall.context_candidates', 20)::integer, 0), n_cand);
   any_entity := v_entity IS NULL OR v_entity = '*';
-  IF w_lex > 0 THEN tsconfig := memory.text_search_config(ws); END IF;
+  IF w_lex > 0 THEN tsconfig := memory.text_search_config_named(settings ->> 'text_search_config'); END IF;
 
   -- A query word that names an entity of the workspace ("what did Dana say") is matched against the
   -- memories' entity (the entity signal), not their text: in a conversation a speaker's name appears in
@@ -213,38 +230,33 @@ BEGIN
      WHERE length(w.word) > 1 AND named.entity_key = w.word;
   END IF;
 
-  -- Query terms with their idf, and the workspace's mean document length, in one statement.
+  -- The workspace's active memories and their mean length in lexemes (BM25; and whether a model covers them).
+  SELECT coalesce(sum(x.docs), 0)::float8, coalesce(sum(x.total_length)::float8 / nullif(sum(x.docs), 0), 1)
+    INTO n_docs, avgdl
+    FROM memory.lexical_stats x WHERE x.workspace = ws;
+
+  -- Query terms with their idf (each term's document frequency read once: a LATERAL subquery, not a scalar
+  -- subquery the planner would copy into every expression using it).
   IF w_lex > 0 THEN
     SELECT coalesce(array_agg(q.term ORDER BY q.term), '{}'),
-           coalesce(array_agg(ln(1 + (s.n - q.df + 0.5) / (q.df + 0.5)) ORDER BY q.term), '{}'),
-           max(s.avgdl)
-      INTO terms, idfs, avgdl
-      FROM (SELECT coalesce(sum(x.docs), 0)::float8 AS n,
-                   coalesce(sum(x.total_length)::float8 / nullif(sum(x.docs), 0), 1) AS avgdl
-              FROM memory.lexical_stats x WHERE x.workspace = ws) s
-      CROSS JOIN LATERAL (
-        SELECT l.lexeme AS term,
-               coalesce((SELECT greatest(sum(t.df), 0) FROM memory.lexical_terms t
-                          WHERE t.workspace = ws AND t.term = l.lexeme COLLATE "default"), 0)::float8 AS df
-          FROM unnest(to_tsvector(tsconfig, query)) l
-         WHERE NOT l.lexeme = ANY (entity_terms)) q;
+           coalesce(array_agg(ln(1 + (n_docs - q.df + 0.5) / (q.df + 0.5)) ORDER BY q.term), '{}')
+      INTO terms, idfs
+      FROM (SELECT l.lexeme AS term, coalesce(d.df, 0)::float8 AS df
+              FROM unnest(to_tsvector(tsconfig, query)) l
+              LEFT JOIN LATERAL (SELECT greatest(sum(t.df), 0) AS df FROM memory.lexical_terms t
+                                  WHERE t.workspace = ws AND t.term = l.lexeme COLLATE "default") d ON true
+             WHERE NOT l.lexeme = ANY (entity_terms)) q;
     IF cardinality(terms) = 0 AND cardinality(entity_terms) > 0 THEN
       -- Nothing but names: search them in the text after all.
       entity_terms := '{}';
       SELECT coalesce(array_agg(q.term ORDER BY q.term), '{}'),
-             coalesce(array_agg(ln(1 + (s.n - q.df + 0.5) / (q.df + 0.5)) ORDER BY q.term), '{}'),
-             max(s.avgdl)
-        INTO terms, idfs, avgdl
-        FROM (SELECT coalesce(sum(x.docs), 0)::float8 AS n,
-                     coalesce(sum(x.total_length)::float8 / nullif(sum(x.docs), 0), 1) AS avgdl
-                FROM memory.lexical_stats x WHERE x.workspace = ws) s
-        CROSS JOIN LATERAL (
-          SELECT l.lexeme AS term,
-                 coalesce((SELECT greatest(sum(t.df), 0) FROM memory.lexical_terms t
-                            WHERE t.workspace = ws AND t.term = l.lexeme COLLATE "default"), 0)::float8 AS df
-            FROM unnest(to_tsvector(tsconfig, query)) l) q;
+             coalesce(array_agg(ln(1 + (n_docs - q.df + 0.5) / (q.df + 0.5)) ORDER BY q.term), '{}')
+        INTO terms, idfs
+        FROM (SELECT l.lexeme AS term, coalesce(d.df, 0)::float8 AS df
+                FROM unnest(to_tsvector(tsconfig, query)) l
+                LEFT JOIN LATERAL (SELECT greatest(sum(t.df), 0) AS df FROM memory.lexical_terms t
+                                    WHERE t.workspace = ws AND t.term = l.lexeme COLLATE "default") d ON true) q;
     END IF;
-    avgdl := coalesce(avgdl, 1);
     -- The terms as one tsquery (any of them): a candidate's BM25 is computed only when its text contains one
     -- (@@, a binary search per term), not by unnesting every lexeme of every candidate (most vector candidates
     -- and session neighbours contain none).
@@ -262,7 +274,7 @@ BEGIN
     NULL;  -- vector relevance not asked for: no vector, no fallback to report
   ELSIF _embedding IS NOT NULL THEN
     mdl := memory.check_model(_model, _embedding);
-    IF memory.model_complete(ws, mdl.name) THEN
+    IF memory.model_complete(ws, mdl.name, n_docs::bigint, memory.policy_number(settings, 'recall.incomplete_model_ratio', 0.02)) THEN
       qvec := _embedding;
     ELSE
       reason := format('fallback: model %s is still embedding this workspace''s memories', mdl.name);
@@ -273,7 +285,7 @@ BEGIN
     SELECT q.embedding, q.last_used_at INTO cached FROM memory.query_embeddings q
      WHERE q.workspace = ws AND q.model = mdl.name AND q.query_hash = qhash;
     IF FOUND AND cached.embedding IS NOT NULL THEN
-      IF memory.model_complete(ws, mdl.name) THEN
+      IF memory.model_complete(ws, mdl.name, n_docs::bigint, memory.policy_number(settings, 'recall.incomplete_model_ratio', 0.02)) THEN
         qvec := cached.embedding;
       ELSE
         reason := format('fallback: model %s is still embedding this workspace''s memories', mdl.name);
@@ -301,7 +313,8 @@ BEGIN
   -- still comes back short (hnsw.max_scan_tuples reached), an exact scan of the filtered rows makes sure
   -- recall never returns fewer rows than match.
   IF qvec IS NOT NULL THEN
-    PERFORM set_config('hnsw.ef_search', least(greatest(n_cand, 40), 1000)::text, true);
+    -- More candidates than the function's ef_search (40) need a larger search list (up to pgvector's 1000).
+    IF n_cand > 40 THEN PERFORM set_config('hnsw.ef_search', least(n_cand, 1000)::text, true); END IF;
     filter := 'm.workspace = $1';
     IF as_of IS NULL THEN
       filter := filter || CASE WHEN include_archived THEN ' AND m.status IN (''active'', ''archived'')' ELSE ' AND m.status = ''active''' END
@@ -412,13 +425,14 @@ BEGIN
              CASE WHEN qvec IS NOT NULL THEN coalesce(c.similarity,
                (SELECT (1 - (e.embedding <=> qvec))::real FROM memory.embeddings e WHERE e.memory_id = m.id AND e.model = mdl.name)) END AS similarity,
              CASE WHEN m.lexical @@ term_query THEN coalesce(
-               (SELECT sum(q.idf * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * m.lexical_length / avgdl)))
-                  FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(m.lexical) l) t
-                  JOIN unnest(terms, idfs) q(term, idf) ON q.term = t.term), 0) ELSE 0 END::real AS bm25
+               (SELECT sum(idfs[t.i] * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * m.lexical_length / avgdl)))
+                  FROM (SELECT array_position(terms, l.lexeme) AS i, coalesce(array_length(l.positions, 1), 1) AS tf
+                          FROM unnest(m.lexical) l) t
+                 WHERE t.i IS NOT NULL), 0) ELSE 0 END::real AS bm25
         FROM cand c
         CROSS JOIN LATERAL (SELECT x.id, x.session_id, x.valid_from, x.lexical, x.lexical_length, x.entity,
                                    memory.effective_importance(x.importance, x.pinned, x.access_count, greatest(x.created_at, x.last_accessed_at),
-                                                                decay.half_life, decay.floor, decay.access_boost, ref_time) AS importance,
+                                                                decay_half_life, decay_floor, decay_boost, ref_time) AS importance,
                                    exp(-0.6931471805599453 * greatest(date_part('epoch', ref_time - x.valid_from), 0) / half_life)::real AS recency
                               FROM memory.memories x WHERE x.id = c.memory_id) m),
     best AS (SELECT nullif(max(s.bm25), 0) AS bm25 FROM scored0 s),
@@ -432,12 +446,13 @@ BEGIN
     edges AS (
       SELECT t.id AS src, x.id AS dst, x.entity,
              memory.effective_importance(x.importance, x.pinned, x.access_count, greatest(x.created_at, x.last_accessed_at),
-                                          decay.half_life, decay.floor, decay.access_boost, ref_time) AS importance,
+                                          decay_half_life, decay_floor, decay_boost, ref_time) AS importance,
              exp(-0.6931471805599453 * greatest(date_part('epoch', ref_time - x.valid_from), 0) / half_life)::real AS recency,
              CASE WHEN x.lexical @@ term_query THEN coalesce(
-               (SELECT sum(q.idf * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * x.lexical_length / avgdl)))
-                  FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(x.lexical) l) t
-                  JOIN unnest(terms, idfs) q(term, idf) ON q.term = t.term), 0) ELSE 0 END::real AS bm25
+               (SELECT sum(idfs[t.i] * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * x.lexical_length / avgdl)))
+                  FROM (SELECT array_position(terms, l.lexeme) AS i, coalesce(array_length(l.positions, 1), 1) AS tf
+                          FROM unnest(x.lexical) l) t
+                 WHERE t.i IS NOT NULL), 0) ELSE 0 END::real AS bm25
         FROM top t
         CROSS JOIN LATERAL (
           (SELECT y.id, y.valid_from, y.entity, y.lexical, y.lexical_length,
@@ -484,8 +499,10 @@ BEGIN
     fused AS (
       SELECT c.*, coalesce(n.named, false) AS entity_named
         FROM contextual c LEFT JOIN named n ON n.entity = c.entity),
+    -- Whether the entity and context signals were used at all: once per call (InitPlans), not a window over the rows.
     scored AS (
-      SELECT f.*, bool_or(f.entity_named) OVER () AS entity_used, EXISTS (SELECT 1 FROM edges) AS context_used FROM fused f),
+      SELECT f.*, EXISTS (SELECT 1 FROM named n WHERE n.named) AS entity_used, EXISTS (SELECT 1 FROM edges) AS context_used
+        FROM fused f),
     final AS (
       SELECT s.*,
              ((coalesce(greatest(s.similarity, 0), 0) * w_vec + s.lexical * w_lex + s.context * w_ctx
@@ -493,26 +510,22 @@ BEGIN
               / nullif(w_vec + w_lex + CASE WHEN s.context_used THEN w_ctx ELSE 0 END + w_imp + w_rec
                        + CASE WHEN s.entity_used THEN w_ent ELSE 0 END, 0))::real AS score
         FROM scored s)
-    SELECT f.id, f.score, f.similarity, f.lexical, f.bm25, f.importance, f.recency, f.context, f.entity_named, f.entity_used, f.context_used,
-           m.content, m.type, m.kind, m.layer, m.entity, m.tags, m.metadata, m.status, m.created_at, m.valid_from, m.valid_to
+    -- The rows as recall returns them. Which signals were used is the same for every row: computed once (an
+    -- InitPlan) from whether the query named an entity and whether any memory had session neighbours.
+    SELECT f.id, m.content, m.type, m.kind, m.layer, m.entity, m.tags, m.metadata, m.status, m.created_at, m.valid_from, m.valid_to,
+           f.score, f.similarity, f.lexical, f.bm25, f.importance, f.recency,
+           (SELECT sig || CASE WHEN w_ctx > 0 AND EXISTS (SELECT 1 FROM edges) THEN '{context}'::text[] ELSE '{}' END
+                       || CASE WHEN w_imp > 0 THEN '{importance}'::text[] ELSE '{}' END
+                       || CASE WHEN w_rec > 0 THEN '{recency}'::text[] ELSE '{}' END
+                       || CASE WHEN w_ent > 0 AND EXISTS (SELECT 1 FROM named n WHERE n.named) THEN '{entity}'::text[] ELSE '{}' END
+                       || CASE WHEN mdl.name IS NOT NULL AND qvec IS NOT NULL THEN ARRAY['model:' || mdl.name] ELSE '{}' END
+                       || CASE WHEN reason IS NOT NULL THEN ARRAY[reason] ELSE '{}' END) AS signals,
+           f.context, CASE WHEN f.entity_named THEN 1 ELSE 0 END::real AS entity_match
       FROM (SELECT * FROM final x WHERE min_score IS NULL OR x.score >= min_score ORDER BY x.score DESC, x.id LIMIT k) f
       CROSS JOIN LATERAL (SELECT * FROM memory.memories y WHERE y.id = f.id) m
      ORDER BY f.score DESC, f.id
   LOOP
-    IF cardinality(returned) = 0 THEN
-      IF r.context_used AND w_ctx > 0 THEN sig := sig || 'context'::text; END IF;
-      IF w_imp > 0 THEN sig := sig || 'importance'::text; END IF;
-      IF w_rec > 0 THEN sig := sig || 'recency'::text; END IF;
-      IF r.entity_used AND w_ent > 0 THEN sig := sig || 'entity'::text; END IF;
-      IF mdl.name IS NOT NULL AND qvec IS NOT NULL THEN sig := sig || ('model:' || mdl.name); END IF;
-      IF reason IS NOT NULL THEN sig := sig || reason; END IF;
-    END IF;
-    id := r.id; content := r.content; type := r.type; kind := r.kind; layer := r.layer; entity := r.entity;
-    tags := r.tags; metadata := r.metadata; status := r.status; created_at := r.created_at;
-    valid_from := r.valid_from; valid_to := r.valid_to; score := r.score; similarity := r.similarity;
-    lexical := r.lexical; bm25 := r.bm25; importance := r.importance; recency := r.recency; signals := sig;
-    context := r.context; entity_match := CASE WHEN r.entity_named THEN 1 ELSE 0 END;
-    RETURN NEXT;
+    RETURN NEXT r;
     returned := returned || r.id;
   END LOOP;
   IF cardinality(returned) = 0 AND reason IS NOT NULL THEN
@@ -527,25 +540,6 @@ BEGIN
     INSERT INTO memory.access_log (workspace, memory_id) SELECT ws, u.id FROM unnest(returned) u(id);
   END IF;
 END
-$$;
-COMMENT ON FUNCTION memory.recall_core(text, integer, text[], text[], text[], text[], text, uuid, timestamptz, timestamptz, timestamptz, real, boolean, text[], text[], jsonb, vector, text) IS
-  'Internal: the implementation of recall() (same arguments, in the same order).';
-CREATE OR REPLACE FUNCTION memory.recall(
-  query text, k integer DEFAULT 10,
-  types text[] DEFAULT NULL, kinds text[] DEFAULT NULL, tags text[] DEFAULT NULL, tags_any text[] DEFAULT NULL,
-  entity text DEFAULT NULL, session uuid DEFAULT NULL, since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
-  as_of timestamptz DEFAULT NULL, min_score real DEFAULT NULL, include_archived boolean DEFAULT false,
-  layers text[] DEFAULT NULL, ranking text[] DEFAULT NULL, weights jsonb DEFAULT NULL,
-  _embedding vector DEFAULT NULL, _model text DEFAULT NULL)
-RETURNS TABLE (id uuid, content text, type text, kind text, layer text, entity text, tags text[], metadata jsonb,
-               status text, created_at timestamptz, valid_from timestamptz, valid_to timestamptz,
-               score real, similarity real, lexical real, bm25 real, importance real, recency real, signals text[],
-               context real, entity_match real)
-LANGUAGE sql VOLATILE AS $$
-  -- PL/pgSQL cannot have an argument and an output column of the same name (entity, tags): the work is
-  -- done by recall_core, this wrapper gives it the contract's names.
-  SELECT * FROM memory.recall_core(query, k, types, kinds, tags, tags_any, entity, session, since, until, as_of,
-                                   min_score, include_archived, layers, ranking, weights, _embedding, _model)
 $$;
 COMMENT ON FUNCTION memory.recall(text, integer, text[], text[], text[], text[], text, uuid, timestamptz, timestamptz, timestamptz, real, boolean, text[], text[], jsonb, vector, text) IS
   'Hybrid recall: candidates from the model''s HNSW index and from the BM25 index, filtered, fused into score = Σ weight · (similarity, lexical, importance, recency) / Σ weights used. Every component is its own column; signals says which were used and why one was missing. Records an access hit per returned memory unless the transaction is read-only (memory.access_log, folded into access_count and last_accessed_at within seconds by memory.fold_access).';

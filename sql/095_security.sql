@@ -43,7 +43,11 @@ GRANT SELECT ON memory.policies, memory.models, memory.workspaces, memory.lexica
 GRANT SELECT ON memory.memories_current, memory.contradictions, memory.stats, memory.embedding_status,
   memory.extraction_status TO memory_user;
 
--- Row-level security. The workspace is computed once per statement (an InitPlan), not once per row.
+-- Row-level security. The workspace is computed once per statement (InitPlans), not once per row: the current role
+-- itself when it is a registered workspace (an index probe of memory.workspaces inside the statement: the common
+-- case, a workspace role connected as itself), else memory.current_workspace() (members, the owner, superusers,
+-- NULL for any other role). Both give the same name as memory.current_workspace() alone; the probe spares each
+-- statement a PL/pgSQL call and its own query (recall touches these tables in some 20 places per call).
 DO $$
 DECLARE
   t text;
@@ -52,14 +56,14 @@ BEGIN
                            'associations', 'sessions', 'session_items', 'events', 'lexical_postings', 'lexical_terms',
                            'lexical_stats', 'access_log'] LOOP
     EXECUTE format('ALTER TABLE memory.%I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('CREATE POLICY workspace_isolation ON memory.%I USING (workspace = (SELECT memory.current_workspace())) '
-                   'WITH CHECK (workspace = (SELECT memory.current_workspace()))', t);
+    EXECUTE format('CREATE POLICY workspace_isolation ON memory.%I USING (workspace = coalesce((SELECT w.name FROM memory.workspaces w WHERE w.name = current_user), (SELECT memory.current_workspace()))) '
+                   'WITH CHECK (workspace = coalesce((SELECT w.name FROM memory.workspaces w WHERE w.name = current_user), (SELECT memory.current_workspace())))', t);
   END LOOP;
 END
 $$;
 ALTER TABLE memory.policies ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_and_defaults ON memory.policies FOR SELECT
-  USING (workspace = '*' OR workspace = (SELECT memory.current_workspace()));
+  USING (workspace = '*' OR workspace = coalesce((SELECT w.name FROM memory.workspaces w WHERE w.name = current_user), (SELECT memory.current_workspace())));
 ALTER TABLE memory.workspaces ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_workspaces ON memory.workspaces FOR SELECT
   USING (name = current_user OR pg_catalog.pg_has_role(current_user, name, 'MEMBER'));

@@ -93,11 +93,13 @@ internal static class RecallLatency
             };
             for (var run = 0; run < runs; run++)
             {
-                // Rotate the order so each target sees early and late load alike.
-                for (var t = 0; t < targets.Length; t++)
+                // The targets take turns query by query (not 300 queries each in a row): the machine's load and the
+                // memories' access statistics change during a run, and a target measured in its own block of time
+                // got its own share of that (direct and proxy hybrid differed by 0.5 ms of backend CPU from one run
+                // to the next while their backends executed the same instructions per recall).
+                var measured = await MeasureInterleavedAsync(targets, run, texts, queries, k, provider);
+                foreach (var (target, latencies, cpu) in measured)
                 {
-                    var target = targets[(t + run) % targets.Length];
-                    var (latencies, cpu) = await MeasureAsync(target.ConnectionString, target.Hybrid, target.ViaProxy, texts, queries, k, provider);
                     var p = (Percentile(latencies, 50), Percentile(latencies, 95), cpu);
                     if (!results.TryGetValue(target.Name, out var list)) results[target.Name] = list = [];
                     list.Add(p);
@@ -253,47 +255,107 @@ internal static class RecallLatency
         await command.ExecuteNonQueryAsync();
     }
 
-    /// <summary>One client, queries one after another; the first 10% warm up and are not counted.</summary>
-    private static async Task<(List<double> Latencies, double BackendCpuMs)> MeasureAsync(string connectionString, bool hybrid, bool viaProxy, string[] texts, int queries, int k, BuiltinEmbeddingProvider provider)
+    /// <summary>
+    /// One client with a connection per target; each question goes to every target in turn (the order rotating
+    /// from question to question), so all targets share the same minutes of machine load and the same state of
+    /// the memories. The first 10% of the questions warm up and are not counted.
+    /// </summary>
+    private static async Task<List<((string Name, string ConnectionString, bool Hybrid, bool ViaProxy) Target, List<double> Latencies, double BackendCpuMs)>> MeasureInterleavedAsync(
+        (string Name, string ConnectionString, bool Hybrid, bool ViaProxy)[] targets, int run, string[] texts, int queries, int k, BuiltinEmbeddingProvider provider)
     {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        var sql = (hybrid, viaProxy) switch
+        var sessions = new List<TargetSession>();
+        try
         {
-            (true, true) => "SELECT id FROM recall($1, k => $2)",
-            (true, false) => "SELECT id FROM recall($1, k => $2, _embedding => $3::vector, _model => $4)",
-            (false, _) => "SELECT id FROM recall($1, k => $2, ranking => '{lexical}')",
-        };
-        int backendPid;
-        var latencies = new List<double>(queries);
-        // CPU time of the PostgreSQL backend serving this session (through the proxy too: its upstream backend),
-        // from /proc: unlike latency it hardly moves with the load of other work on the machine.
-        await using (var pidCommand = new NpgsqlCommand("SELECT pg_backend_pid()", connection))
-            backendPid = (int)(await pidCommand.ExecuteScalarAsync())!;
-        var cpuBefore = 0L;
-        var warmup = Math.Max(5, queries / 10);
-        for (var i = 0; i < queries + warmup; i++)
+            foreach (var target in targets)
+                sessions.Add(await TargetSession.OpenAsync(target.ConnectionString, target.Hybrid, target.ViaProxy, k, provider));
+            var warmup = Math.Max(5, queries / 10);
+            for (var i = 0; i < queries + warmup; i++)
+            {
+                if (i == warmup)
+                    foreach (var session in sessions) session.StartCounting();
+                var text = texts[i % texts.Length];
+                for (var t = 0; t < sessions.Count; t++)
+                {
+                    var session = sessions[(t + i + run) % sessions.Count];
+                    var elapsed = await session.RecallAsync(text);
+                    if (i >= warmup) session.Latencies.Add(elapsed);
+                }
+            }
+            return targets.Select((target, t) => (target, sessions[t].Latencies, sessions[t].BackendCpuMs(queries))).ToList();
+        }
+        finally
         {
-            if (i == warmup) cpuBefore = CpuTicks(backendPid);
-            var text = texts[i % texts.Length];
-            await using var command = new NpgsqlCommand(sql, connection);
+            foreach (var session in sessions) await session.DisposeAsync();
+        }
+    }
+
+    /// <summary>One target's connection: its recall statement, latencies, and the CPU time of its PostgreSQL backend.</summary>
+    private sealed class TargetSession : IAsyncDisposable
+    {
+        private readonly NpgsqlConnection _connection;
+        private readonly string _sql;
+        private readonly bool _hybrid;
+        private readonly bool _viaProxy;
+        private readonly int _k;
+        private readonly BuiltinEmbeddingProvider _provider;
+        private readonly int _backendPid;
+        private long _cpuBefore;
+
+        private TargetSession(NpgsqlConnection connection, bool hybrid, bool viaProxy, int k, BuiltinEmbeddingProvider provider, int backendPid)
+        {
+            _connection = connection;
+            _hybrid = hybrid;
+            _viaProxy = viaProxy;
+            _k = k;
+            _provider = provider;
+            _backendPid = backendPid;
+            _sql = (hybrid, viaProxy) switch
+            {
+                (true, true) => "SELECT id FROM recall($1, k => $2)",
+                (true, false) => "SELECT id FROM recall($1, k => $2, _embedding => $3::vector, _model => $4)",
+                (false, _) => "SELECT id FROM recall($1, k => $2, ranking => '{lexical}')",
+            };
+        }
+
+        public List<double> Latencies { get; } = [];
+
+        public static async Task<TargetSession> OpenAsync(string connectionString, bool hybrid, bool viaProxy, int k, BuiltinEmbeddingProvider provider)
+        {
+            var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            // CPU time of the PostgreSQL backend serving this session (through the proxy too: its upstream backend),
+            // from /proc: unlike latency it hardly moves with the load of other work on the machine.
+            await using var pidCommand = new NpgsqlCommand("SELECT pg_backend_pid()", connection);
+            var pid = (int)(await pidCommand.ExecuteScalarAsync())!;
+            return new TargetSession(connection, hybrid, viaProxy, k, provider, pid);
+        }
+
+        public void StartCounting() => _cpuBefore = CpuTicks(_backendPid);
+
+        public double BackendCpuMs(int queries) => (CpuTicks(_backendPid) - _cpuBefore) * 1000.0 / ClockTicksPerSecond / queries;
+
+        /// <summary>One recall; returns its latency in milliseconds.</summary>
+        public async Task<double> RecallAsync(string text)
+        {
+            await using var command = new NpgsqlCommand(_sql, _connection);
             command.Parameters.Add(new() { Value = text });
-            command.Parameters.Add(new() { Value = k });
+            command.Parameters.Add(new() { Value = _k });
             var watch = Stopwatch.StartNew();
-            if (hybrid && !viaProxy)
+            if (_hybrid && !_viaProxy)
             {
                 // A direct client computes the same vector the proxy would add.
-                command.Parameters.Add(new() { Value = VectorLiteral(provider.Embed(text)) });
-                command.Parameters.Add(new() { Value = provider.Model });
+                command.Parameters.Add(new() { Value = VectorLiteral(_provider.Embed(text)) });
+                command.Parameters.Add(new() { Value = _provider.Model });
             }
             var rows = 0;
             await using (var reader = await command.ExecuteReaderAsync())
                 while (await reader.ReadAsync()) rows++;
-            if (i >= warmup) latencies.Add(watch.Elapsed.TotalMilliseconds);
-            if (rows != k) throw new InvalidOperationException($"recall returned {rows} rows, expected {k}");
+            var elapsed = watch.Elapsed.TotalMilliseconds;
+            if (rows != _k) throw new InvalidOperationException($"recall returned {rows} rows, expected {_k}");
+            return elapsed;
         }
-        var cpuMs = (CpuTicks(backendPid) - cpuBefore) * 1000.0 / ClockTicksPerSecond / queries;
-        return (latencies, cpuMs);
+
+        public ValueTask DisposeAsync() => _connection.DisposeAsync();
     }
 
     private const int ClockTicksPerSecond = 100;   // USER_HZ on Linux

@@ -331,6 +331,34 @@ public sealed class RecallTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task FoldAccess_UpdatesTheMemoriesHeapOnly_NoIndexEntries()
+    {
+        // The fold rewrites the rows recall reads most, every few seconds. It changes no indexed column, so with room
+        // on the page each update is HOT (heap-only): no new entry in any of the table's indexes, and no index that
+        // grows with every fold. An index over access_count or last_accessed_at would make every fold non-HOT.
+        var ws = await _db.CreateWorkspaceAsync("rc_fold_hot");
+        for (var i = 0; i < 3; i++) await ws.ScalarAsync<Guid>($"CALL remember('a hot row number {i} read again and again')");
+        await using var conn = await ws.OpenAsync();
+        var updated = 0L;
+        for (var round = 0; round < 3; round++)
+        {
+            Assert.Equal(3, (await conn.QueryAsync("SELECT id FROM recall('hot row again')")).Count);
+            await using var tx = await conn.BeginTransactionAsync();
+            const string updates = "SELECT pg_stat_get_xact_tuples_updated('memory.memories'::regclass)";
+            const string hotUpdates = "SELECT pg_stat_get_xact_tuples_hot_updated('memory.memories'::regclass)";
+            var (updatesBefore, hotBefore) = (await conn.ScalarAsync<long>(updates), await conn.ScalarAsync<long>(hotUpdates));
+            Assert.Equal(3, await conn.ScalarAsync<int>("SELECT memory.fold_access()"));
+            var (updatesAfter, hotAfter) = (await conn.ScalarAsync<long>(updates), await conn.ScalarAsync<long>(hotUpdates));
+            await tx.CommitAsync();
+            Assert.Equal(3L, updatesAfter - updatesBefore);
+            Assert.Equal(updatesAfter - updatesBefore, hotAfter - hotBefore);
+            updated += updatesAfter - updatesBefore;
+        }
+        Assert.Equal(9L, updated);
+        Assert.Equal(3, await conn.ScalarAsync<int>("SELECT min(access_count) FROM memory.memories"));
+    }
+
+    [Fact]
     public async Task FoldAccess_DropsHitsOfMemoriesThatAreGone()
     {
         var ws = await _db.CreateWorkspaceAsync("rc_fold_gone");
