@@ -48,6 +48,17 @@ GRANT SELECT ON memory.memories_current, memory.contradictions, memory.stats, me
 -- case, a workspace role connected as itself), else memory.current_workspace() (members, the owner, superusers,
 -- NULL for any other role). Both give the same name as memory.current_workspace() alone; the probe spares each
 -- statement a PL/pgSQL call and its own query (recall touches these tables in some 20 places per call).
+CREATE OR REPLACE PROCEDURE memory.isolate_workspace_rows(tbl name)
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('ALTER TABLE memory.%I ENABLE ROW LEVEL SECURITY', tbl);
+  EXECUTE format('CREATE POLICY workspace_isolation ON memory.%I USING (%s) WITH CHECK (%s)', tbl,
+                 $p$workspace = coalesce((SELECT w.name FROM memory.workspaces w WHERE w.name = current_user), (SELECT memory.current_workspace()))$p$, $p$workspace = coalesce((SELECT w.name FROM memory.workspaces w WHERE w.name = current_user), (SELECT memory.current_workspace()))$p$);
+END
+$$;
+COMMENT ON PROCEDURE memory.isolate_workspace_rows(name) IS
+  'Internal (schema set-up): row-level security on a per-workspace table of the memory schema, the one rule every such table has: rows of the current role''s workspace only.';
+
 DO $$
 DECLARE
   t text;
@@ -55,9 +66,7 @@ BEGIN
   FOREACH t IN ARRAY ARRAY['memories', 'embeddings', 'embedding_queue', 'query_embeddings', 'resources', 'extraction_queue',
                            'associations', 'sessions', 'session_items', 'events', 'lexical_postings', 'lexical_terms',
                            'lexical_stats', 'access_log'] LOOP
-    EXECUTE format('ALTER TABLE memory.%I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('CREATE POLICY workspace_isolation ON memory.%I USING (workspace = coalesce((SELECT w.name FROM memory.workspaces w WHERE w.name = current_user), (SELECT memory.current_workspace()))) '
-                   'WITH CHECK (workspace = coalesce((SELECT w.name FROM memory.workspaces w WHERE w.name = current_user), (SELECT memory.current_workspace())))', t);
+    CALL memory.isolate_workspace_rows(t);
   END LOOP;
 END
 $$;

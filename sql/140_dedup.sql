@@ -192,9 +192,7 @@ SELECT q.memory_id, q.workspace, m.entity, q.model,
 COMMENT ON VIEW memory.check_status IS
   'Memories waiting for their dedup and contradiction check (state queued; checking while a worker holds its lease; with attempts, LLM attempts and last_error) or given up on after the last attempt (state failed).';
 
-ALTER TABLE memory.check_queue ENABLE ROW LEVEL SECURITY;
-CREATE POLICY workspace_isolation ON memory.check_queue USING (workspace = coalesce((SELECT w.name FROM memory.workspaces w WHERE w.name = current_user), (SELECT memory.current_workspace())))
-  WITH CHECK (workspace = coalesce((SELECT w.name FROM memory.workspaces w WHERE w.name = current_user), (SELECT memory.current_workspace())));
+CALL memory.isolate_workspace_rows('check_queue');
 GRANT SELECT ON memory.check_queue, memory.check_status TO memory_user;
 REVOKE ALL ON FUNCTION memory.embeddings_enqueue_checks() FROM PUBLIC;
 REVOKE ALL ON FUNCTION memory.check_thresholds(name, text), memory.check_candidates(uuid, integer, text),

@@ -217,9 +217,7 @@ COMMENT ON FUNCTION memory.associations_open_case() IS
 CREATE TRIGGER associations_open_case AFTER INSERT ON memory.associations
   FOR EACH ROW WHEN (NEW.relation = 'contradicts') EXECUTE FUNCTION memory.associations_open_case();
 
-ALTER TABLE memory.contradiction_cases ENABLE ROW LEVEL SECURITY;
-CREATE POLICY workspace_isolation ON memory.contradiction_cases USING (workspace = coalesce((SELECT w.name FROM memory.workspaces w WHERE w.name = current_user), (SELECT memory.current_workspace())))
-  WITH CHECK (workspace = coalesce((SELECT w.name FROM memory.workspaces w WHERE w.name = current_user), (SELECT memory.current_workspace())));
+CALL memory.isolate_workspace_rows('contradiction_cases');
 GRANT SELECT, INSERT, UPDATE ON memory.contradiction_cases TO memory_user;
 REVOKE ALL ON FUNCTION memory.supersede_by(memory.memories, memory.memories, bigint, jsonb),
   memory.check_verdict(text, text, real), memory.record_contradiction(uuid, uuid, text, text, real, real, text, boolean, jsonb),

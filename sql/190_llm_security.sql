@@ -23,9 +23,7 @@ DECLARE
   t text;
 BEGIN
   FOREACH t IN ARRAY ARRAY['llm_usage', 'reflection_queue', 'reflection_groups'] LOOP
-    EXECUTE format('ALTER TABLE memory.%I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('CREATE POLICY workspace_isolation ON memory.%I USING (workspace = coalesce((SELECT w.name FROM memory.workspaces w WHERE w.name = current_user), (SELECT memory.current_workspace()))) '
-                   'WITH CHECK (workspace = coalesce((SELECT w.name FROM memory.workspaces w WHERE w.name = current_user), (SELECT memory.current_workspace())))', t);
+    CALL memory.isolate_workspace_rows(t);
   END LOOP;
 END
 $$;
