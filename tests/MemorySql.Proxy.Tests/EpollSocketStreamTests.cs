@@ -17,7 +17,7 @@ public sealed class EpollSocketStreamTests
         var (stream, peer) = await ConnectedPairAsync();
         await using var _ = stream;
         using var __ = peer;
-        peer.Send("abc"u8);
+        await SendAndAwaitTheEdgeAsync(peer, stream, "abc"u8.ToArray());
         Assert.Equal(0, await stream.ReadAsync(Memory<byte>.Empty).AsTask().WaitAsync(Patience));
         var buffer = new byte[100];
         Assert.Equal(3, await stream.ReadAsync(buffer).AsTask().WaitAsync(Patience));
@@ -99,7 +99,7 @@ public sealed class EpollSocketStreamTests
         var (stream, peer) = await ConnectedPairAsync();
         await using var _ = stream;
         using var __ = peer;
-        peer.Send("abc"u8);
+        await SendAndAwaitTheEdgeAsync(peer, stream, "abc"u8.ToArray());
         Assert.Equal(3, await stream.ReadAsync(new byte[100]).AsTask().WaitAsync(Patience));
         var wait = stream.ReadAsync(Memory<byte>.Empty).AsTask();
         await Task.Delay(100);
@@ -172,6 +172,23 @@ public sealed class EpollSocketStreamTests
         var port = ((IPEndPoint)probe.LocalEndPoint!).Port; // bound, not listening
         var error = await Assert.ThrowsAsync<SocketException>(() => EpollSocketEngine.ConnectTcpAsync("127.0.0.1", port, CancellationToken.None));
         Assert.Equal(SocketError.ConnectionRefused, error.SocketErrorCode);
+    }
+
+    /// <summary>
+    /// Sends, then waits until the loop has reported the readable edge. Otherwise the stream may receive the bytes
+    /// before the edge is reported; the late edge then makes the next zero-byte read complete at once — a
+    /// permitted early wake-up (the following read finds nothing and waits), but not what a test of waiting wants.
+    /// </summary>
+    private static async Task SendAndAwaitTheEdgeAsync(Socket peer, EpollSocketStream stream, byte[] data)
+    {
+        var before = stream.ReadableVersion;
+        peer.Send(data);
+        var deadline = DateTime.UtcNow + Patience;
+        while (stream.ReadableVersion == before)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the loop never reported the data as readable");
+            await Task.Delay(1);
+        }
     }
 
     private static async Task<(EpollSocketStream Stream, Socket Peer)> ConnectedPairAsync()

@@ -70,6 +70,9 @@ internal sealed class EpollSocketStream : Stream
 
     public long WritableVersion => _writable.Version;
 
+    /// <summary>How many readable events the loop has reported (tests wait for an edge with it).</summary>
+    internal long ReadableVersion => _readable.Version;
+
     /// <summary>
     /// Receives what the socket holds, synchronously when it holds something (no state machine, no wait); a
     /// zero-byte read completes when bytes may be there, waiting for the loop's edge only when the last read
