@@ -520,7 +520,7 @@ internal sealed class ClientSession
     public async Task ForwardCancelAsync(CancellationToken cancellationToken)
     {
         if (!_open || _upstreamSecret is null) return;
-        _rewrite?.CancelEmbedding(); // a statement still being embedded never reached the server: stop it here
+        _rewrite?.CancelStatement(); // a statement the proxy is still rewriting has not (all) reached the server: stop it here
         using var connection = await _runtime.Connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
         if (!_open) return; // the session ended while connecting: its backend may belong to someone else by now
         var request = new MessageBuilder(16).CancelRequest(_upstreamProcessId, _upstreamSecret).WrittenMemory;

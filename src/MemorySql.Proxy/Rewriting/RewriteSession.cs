@@ -60,7 +60,9 @@ internal sealed class RewriteSession
     private long _unitsReceived;
     private bool _errorSinceReady;
     private bool _aborted;
-    private CancellationTokenSource? _embedding;
+    // The cancel of the statement being rewritten (from the client's message until the proxy sends its own in its
+    // place); null between statements. A CancelRequest cancels it, and every step checks it.
+    private CancellationTokenSource? _statement;
     private volatile bool _clientEncodingIsUtf8 = true;
     private volatile bool _standardConformingStrings = true;
 
@@ -196,7 +198,9 @@ internal sealed class RewriteSession
         var sql = ReadQueryText(message.Span);
         var plan = _plans.Get(sql);
         if (plan is null || plan.LiteralTexts.Count == 0) return SendQuery(message.ToArray());
-        var (vectors, failure) = await EmbedAsync(plan.LiteralTexts).ConfigureAwait(false);
+        using var scope = BeginStatement();
+        var (vectors, failure) = await EmbedAsync(plan.LiteralTexts, scope.Token).ConfigureAwait(false);
+        failure ??= CanceledBefore("the statement", scope.Token);
         if (failure is not null) return SendQuery(new MessageBuilder().Query(FailingStatement(failure)).ToArray());
         // A blank text is bad input, not something to embed: PostgreSQL's own check reports it (22023).
         if (!AllEmbedded(vectors!, out var embedded)) return SendQuery(message.ToArray());
@@ -220,8 +224,11 @@ internal sealed class RewriteSession
                 lock (_gate) _dropped.Enqueue((_syncsSent, BackendCode.EmptyQueryResponse));
                 return SendQuery(new MessageBuilder().Query("").ToArray());
             }
-            var synthesized = await SynthesizeAsync(llm, result.Rows.Count > 0 ? result.Rows[0] : null).ConfigureAwait(false);
-            if (synthesized.Failure is not null) return SendQuery(new MessageBuilder().Query(FailingStatement(synthesized.Failure)).ToArray());
+            // A cancel that came while reflect_context ran may have found the server done with it (and been dropped
+            // there): the statement is still the client's, so it ends here with 57014 rather than asking the LLM.
+            var synthesized = await SynthesizeAsync(llm, result.Rows.Count > 0 ? result.Rows[0] : null, scope.Token).ConfigureAwait(false);
+            var failed = synthesized.Failure ?? CanceledBefore("the reflect call", scope.Token);
+            if (failed is not null) return SendQuery(new MessageBuilder().Query(FailingStatement(failed)).ToArray());
             arguments = synthesized.Arguments!;
         }
         foreach (var call in reflects.Where(r => r.Mode == ReflectMode.Offline)) arguments[call.Site] = ReflectArguments.Offline(call.OfflineReason!);
@@ -262,7 +269,9 @@ internal sealed class RewriteSession
         string[] literalVectors = [];
         if (plan.LiteralTexts.Count > 0)
         {
-            var (vectors, failure) = await EmbedAsync(plan.LiteralTexts).ConfigureAwait(false);
+            using var scope = BeginStatement();
+            var (vectors, failure) = await EmbedAsync(plan.LiteralTexts, scope.Token).ConfigureAwait(false);
+            failure ??= CanceledBefore("the statement", scope.Token);
             if (failure is not null)
             {
                 // The statement reports the failure when it runs (Execute), inside the client's own pipeline.
@@ -400,13 +409,15 @@ internal sealed class RewriteSession
             textOf[source] = texts.Count;
             texts.Add(Encoding.UTF8.GetString(message.Span.Slice(offset, length)));
         }
+        using var scope = BeginStatement();
         string?[] vectors = [];
         if (texts.Count > 0)
         {
-            var (embedded, failure) = await EmbedAsync(texts).ConfigureAwait(false);
+            var (embedded, failure) = await EmbedAsync(texts, scope.Token).ConfigureAwait(false);
             if (failure is not null) return FailingBind(portal, failure);
             vectors = embedded!;
         }
+        if (CanceledBefore("the bound values", scope.Token) is { } canceled) return FailingBind(portal, canceled);
         string? VectorOf(int source) => textOf[source] < 0 ? null : vectors[textOf[source]];
         short FormatOf(int parameter) => formats.Length == 0 ? (short)0 : formats.Length == 1 ? formats[0] : formats[parameter - 1];
 
@@ -417,8 +428,10 @@ internal sealed class RewriteSession
             var result = await RunContextAsync(context, upstream, values, message, FormatOf, VectorOf).ConfigureAwait(false);
             if (!result.Skipped && result.ErrorResponse is null)
             {
-                var synthesized = await SynthesizeAsync(rewrite.Reflects, result.Rows.Count > 0 ? result.Rows[0] : null).ConfigureAwait(false);
-                if (synthesized.Failure is not null) return FailingBind(portal, synthesized.Failure);
+                // As for a simple query: a cancel the server dropped because reflect_context had finished still counts.
+                var synthesized = await SynthesizeAsync(rewrite.Reflects, result.Rows.Count > 0 ? result.Rows[0] : null, scope.Token).ConfigureAwait(false);
+                var failed = synthesized.Failure ?? CanceledBefore("the reflect call's values", scope.Token);
+                if (failed is not null) return FailingBind(portal, failed);
                 arguments = synthesized.Arguments!;
             }
             foreach (var call in rewrite.Reflects)
@@ -526,10 +539,9 @@ internal sealed class RewriteSession
     }
 
     /// <summary>The LLM's part for each reflect call, from the context row (one text column per call, in order); a client cancel gives 57014.</summary>
-    private async Task<(Dictionary<MemoryCallSite, ReflectArguments>? Arguments, PgError? Failure)> SynthesizeAsync(IReadOnlyList<ReflectCall> calls, string?[]? row)
+    private async Task<(Dictionary<MemoryCallSite, ReflectArguments>? Arguments, PgError? Failure)> SynthesizeAsync(IReadOnlyList<ReflectCall> calls, string?[]? row,
+        CancellationToken cancellationToken)
     {
-        var cancel = new CancellationTokenSource();
-        lock (_gate) _embedding = cancel;
         try
         {
             var arguments = new Dictionary<MemoryCallSite, ReflectArguments>();
@@ -537,19 +549,13 @@ internal sealed class RewriteSession
             {
                 var context = row is not null && i < row.Length ? row[i] : null;
                 // Off the socket thread, like embeddings: building the prompt and parsing the answer is CPU work.
-                arguments[calls[i].Site] = await Task.Run(() => _synthesizer!.SynthesizeAsync(context, _sessionId, cancel.Token), cancel.Token).ConfigureAwait(false);
+                arguments[calls[i].Site] = await Task.Run(() => _synthesizer!.SynthesizeAsync(context, _sessionId, cancellationToken), cancellationToken).ConfigureAwait(false);
             }
             return (arguments, null);
         }
-        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            return (null, PgError.Error(SqlStates.QueryCanceled, "canceling statement due to user request",
-                detail: "MemorySql was waiting for the LLM to answer reflect."));
-        }
-        finally
-        {
-            lock (_gate) _embedding = null;
-            cancel.Dispose();
+            return (null, QueryCanceled("MemorySql was waiting for the LLM to answer reflect."));
         }
     }
 
@@ -757,11 +763,43 @@ internal sealed class RewriteSession
 
     // ------------------------------------------------------------------ cancel
 
-    /// <summary>A CancelRequest for this session: stop an embedding in progress (the client then gets 57014).</summary>
-    public void CancelEmbedding()
+    /// <summary>
+    /// A CancelRequest for this session: cancels the statement being rewritten, if one is (the client then gets 57014).
+    /// Whatever step it is at — embedding, waiting for the LLM, or between two steps while the server is idle and would
+    /// drop the cancel — it stops before the next one. A cancel while no statement is being rewritten is the server's.
+    /// </summary>
+    public void CancelStatement()
     {
-        lock (_gate) _embedding?.Cancel();
+        lock (_gate) _statement?.Cancel();
     }
+
+    /// <summary>Starts the cancel scope of a statement being rewritten; disposing it ends the scope.</summary>
+    private StatementScope BeginStatement()
+    {
+        var cancel = new CancellationTokenSource();
+        lock (_gate) _statement = cancel;
+        return new StatementScope(this, cancel);
+    }
+
+    private readonly struct StatementScope(RewriteSession session, CancellationTokenSource cancel) : IDisposable
+    {
+        public CancellationToken Token => cancel.Token;
+
+        public void Dispose()
+        {
+            // Cleared under the lock before it is disposed: CancelStatement never cancels a disposed source.
+            lock (session._gate)
+                if (session._statement == cancel) session._statement = null;
+            cancel.Dispose();
+        }
+    }
+
+    /// <summary>57014 when the statement was canceled before the proxy sent <paramref name="what"/> to the server; null otherwise.</summary>
+    private static PgError? CanceledBefore(string what, CancellationToken cancellationToken) =>
+        cancellationToken.IsCancellationRequested ? QueryCanceled($"The cancel came before MemorySql had sent {what} to the server.") : null;
+
+    private static PgError QueryCanceled(string detail) =>
+        PgError.Error(SqlStates.QueryCanceled, "canceling statement due to user request", detail: detail);
 
     // ------------------------------------------------------------------ helpers
 
@@ -770,7 +808,7 @@ internal sealed class RewriteSession
     /// which is not sent to the provider: it is bad input for the routine, and PostgreSQL's own argument check
     /// (22023, naming the argument) is the right answer, not a provider error.
     /// </summary>
-    private async ValueTask<(string?[]? Vectors, PgError? Failure)> EmbedAsync(IReadOnlyList<string> texts)
+    private async ValueTask<(string?[]? Vectors, PgError? Failure)> EmbedAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken)
     {
         var result = new string?[texts.Count];
         var toEmbed = new List<string>(texts.Count);
@@ -778,24 +816,21 @@ internal sealed class RewriteSession
             if (!string.IsNullOrWhiteSpace(text)) toEmbed.Add(text);
         if (toEmbed.Count == 0) return (result, null);
 
-        var cancel = new CancellationTokenSource();
-        lock (_gate) _embedding = cancel;
         try
         {
             // Off the socket thread: the relay's continuations run inline on the epoll loop shared by every session,
             // and computing embeddings is CPU work (the builtin model's first use loads WordNet for a second or more):
             // done there, it would hold up every other session's bytes, and their cancels, meanwhile.
-            var vectors = await Task.Run(() => _embeddings.EmbedAsync(toEmbed, cancel.Token).AsTask(), cancel.Token).ConfigureAwait(false);
+            var vectors = await Task.Run(() => _embeddings.EmbedAsync(toEmbed, cancellationToken).AsTask(), cancellationToken).ConfigureAwait(false);
             if (vectors.Length != toEmbed.Count)
                 throw new EmbeddingException(_embeddings.Model, $"returned {vectors.Length} vectors for {toEmbed.Count} texts", isTransient: false);
             for (int i = 0, v = 0; i < texts.Count; i++)
                 if (!string.IsNullOrWhiteSpace(texts[i])) result[i] = VectorText.Format(vectors[v++]);
             return (result, null);
         }
-        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            return (null, PgError.Error(SqlStates.QueryCanceled, "canceling statement due to user request",
-                detail: $"MemorySql was computing embeddings with the model {_embeddings.Model}."));
+            return (null, QueryCanceled($"MemorySql was computing embeddings with the model {_embeddings.Model}."));
         }
         catch (Exception e)
         {
@@ -803,11 +838,6 @@ internal sealed class RewriteSession
             return (null, PgError.Error(EmbeddingException.SqlState,
                 $"the embedding provider for model \"{_embeddings.Model}\" failed: {e.Message}",
                 hint: "The statement was not run. Check the provider (MemorySql logs and configuration) and retry."));
-        }
-        finally
-        {
-            lock (_gate) _embedding = null;
-            cancel.Dispose();
         }
     }
 

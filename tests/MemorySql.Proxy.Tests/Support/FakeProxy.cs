@@ -1,3 +1,5 @@
+using MemorySql.Embeddings;
+using MemorySql.Embeddings.Llm;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace MemorySql.Proxy.Tests.Support;
@@ -15,12 +17,15 @@ public sealed class FakeProxy : IAsyncDisposable
     public ProxyServer Proxy { get; }
     public int Port => Proxy.LocalEndPoint.Port;
 
-    public static async Task<FakeProxy> StartAsync(Func<FakeBackend, Task>? script = null, Action<ProxyOptions>? configure = null, FakeUpstream? upstream = null)
+    /// <param name="embeddings">Rewrites memory calls with these embeddings; null relays them unchanged.</param>
+    /// <param name="llm">Answers reflect calls (with <paramref name="embeddings"/>); null: reflect is extractive.</param>
+    public static async Task<FakeProxy> StartAsync(Func<FakeBackend, Task>? script = null, Action<ProxyOptions>? configure = null, FakeUpstream? upstream = null,
+        IEmbeddingProvider? embeddings = null, ILlmProvider? llm = null)
     {
         upstream ??= new FakeUpstream(script);
         var options = new ProxyOptions { Port = 0, Upstream = { Host = "127.0.0.1", Port = upstream.Port, TlsMode = UpstreamTlsMode.Disable } };
         configure?.Invoke(options);
-        var proxy = new ProxyServer(options, null, NullLoggerFactory.Instance);
+        var proxy = new ProxyServer(options, embeddings, NullLoggerFactory.Instance, llm, null);
         await proxy.StartAsync(CancellationToken.None);
         return new FakeProxy(upstream, proxy);
     }
