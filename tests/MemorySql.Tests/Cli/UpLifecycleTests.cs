@@ -4,7 +4,7 @@ using Npgsql;
 
 namespace MemorySql.Tests.Cli;
 
-/// <summary>Stopping and restarting `memorysql up`: clean shutdown on SIGTERM, data kept, no second initdb.</summary>
+/// <summary>Stopping and restarting `memorysql up`: clean shutdown on SIGTERM, data kept, no second initdb; PostgreSQL restarting under it.</summary>
 public sealed class UpLifecycleTests
 {
     [Fact]
@@ -58,6 +58,72 @@ public sealed class UpLifecycleTests
         finally
         {
             File.Delete(config);
+            try { Directory.Delete(dataDir, recursive: true); }
+            catch (IOException) { }
+        }
+    }
+
+    [Fact]
+    public async Task Up_WhenPostgresRestartsUnderIt_HeldSessionsGetTheServersFatal_AndNewSessionsAndWorkersCarryOn()
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "memorysql-pgrestart-" + Guid.NewGuid().ToString("N")[..10]);
+        var port = EmbeddedCluster.FreePort().ToString(CultureInfo.InvariantCulture);
+        try
+        {
+            await using var up = CliProcess.Start("up", "--data-dir", dataDir, "--port", port);
+            var url = await up.WaitForStdOutAsync(l => l.StartsWith("postgresql://", StringComparison.Ordinal), TimeSpan.FromMinutes(3));
+            var throughProxy = PostgresUrl.ToConnectionString(url) + ";Pooling=false";
+
+            // A session busy through the proxy while PostgreSQL goes down.
+            await using var held = new NpgsqlConnection(throughProxy);
+            await held.OpenAsync();
+            await using var sleeping = new NpgsqlCommand("SELECT pg_sleep(60)", held);
+            var running = sleeping.ExecuteNonQueryAsync();
+            await Task.Delay(500);
+
+            var folder = DataFolder.Open(dataDir);
+            var cluster = folder.Cluster(PostgresBinaries.Locate());
+            cluster.Stop();
+            var error = await Assert.ThrowsAnyAsync<Exception>(() => running.WaitAsync(TimeSpan.FromSeconds(30)));
+            var fatal = error as PostgresException ?? error.InnerException as PostgresException;
+            Assert.True(fatal?.SqlState == "57P01", $"expected the server's own FATAL 57P01 relayed, got: {error}");
+            cluster.Start();
+
+            // A memory stored while bypassing the proxy has no vector yet: the embed worker, which lost its connections
+            // with the restart, must pick it up (its LISTEN connection comes back; polling covers the gap).
+            var direct = $"Host=127.0.0.1;Port={folder.State.PostgresPort};Username={folder.State.Workspace};Password={folder.State.WorkspacePassword};Database={DataFolder.DatabaseName};Pooling=false";
+            Guid id;
+            await using (var conn = new NpgsqlConnection(direct))
+            {
+                await conn.OpenAsync();
+                await using var remember = new NpgsqlCommand("CALL remember('after the restart Robin keeps the spare keys')", conn);
+                id = (Guid)(await remember.ExecuteScalarAsync())!;
+                var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+                while (true)
+                {
+                    await using var embedded = new NpgsqlCommand("SELECT count(*) FROM memory.embeddings WHERE memory_id = $1", conn) { Parameters = { new() { Value = id } } };
+                    if ((long)(await embedded.ExecuteScalarAsync())! == 1) break;
+                    Assert.True(DateTime.UtcNow < deadline, "the embed worker did not embed a memory stored after the restart within a minute:\n" + up.StdErr);
+                    await Task.Delay(250);
+                }
+            }
+
+            // New sessions through the same proxy work, and recall finds it by vector as well as by words.
+            await using (var after = new NpgsqlConnection(throughProxy))
+            {
+                await after.OpenAsync();
+                await using var recall = new NpgsqlCommand("SELECT id, signals FROM recall('who keeps the spare keys?', k => 1)", after);
+                await using var reader = await recall.ExecuteReaderAsync();
+                Assert.True(await reader.ReadAsync());
+                Assert.Equal(id, reader.GetGuid(0));
+                Assert.Contains("vector", reader.GetFieldValue<string[]>(1));
+            }
+            Assert.False(up.HasExited, "memorysql up must keep running across a restart of its PostgreSQL");
+            up.Signal("TERM");
+            Assert.Equal(0, await up.WaitForExitAsync(TimeSpan.FromMinutes(1)));
+        }
+        finally
+        {
             try { Directory.Delete(dataDir, recursive: true); }
             catch (IOException) { }
         }
