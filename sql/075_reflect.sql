@@ -162,10 +162,12 @@ BEGIN
                                  'remaining_tokens', budget.remaining_tokens, 'exceeded', budget.exceeded,
                                  'offline_reason', budget.offline_reason),
     'sources', found,
-    'signals', to_jsonb(found_signals));
+    'signals', to_jsonb(found_signals),
+    -- The session's statement_timeout (ms, 0 = none): the proxy bounds its wait for the LLM by what remains of it.
+    'statement_timeout_ms', (SELECT s.setting::bigint FROM pg_catalog.pg_settings s WHERE s.name = 'statement_timeout'));
 EXCEPTION WHEN OTHERS THEN
   RETURN jsonb_build_object('error', jsonb_build_object('sqlstate', SQLSTATE, 'message', SQLERRM));
 END
 $$;
 COMMENT ON FUNCTION memory.reflect_context(text, integer, text[], text[], text[], text, timestamptz, timestamptz, boolean, vector, text, text, uuid[], jsonb, text) IS
-  'Internal (the proxy''s LLM path for reflect): with reflect''s arguments, returns {workspace, query, budget, sources, signals} — the LLM budget of the workspace and the memories reflect would work from — or {error: {sqlstate, message}} for arguments reflect would refuse.';
+  'Internal (the proxy''s LLM path for reflect): with reflect''s arguments, returns {workspace, query, budget, sources, signals, statement_timeout_ms} — the LLM budget of the workspace and the memories reflect would work from, and the session''s statement_timeout in milliseconds — or {error: {sqlstate, message}} for arguments reflect would refuse.';

@@ -230,6 +230,35 @@ public sealed class ReflectThroughProxyTests : IClassFixture<ReflectProxyFixture
         Assert.Equal("fine", await ok.ExecuteScalarAsync());
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task StatementTimeout_BoundsTheWaitForTheLlm_Gives57014_AndTheSessionStaysUsable(bool prepared)
+    {
+        _fx.Delay = TimeSpan.FromSeconds(30);
+        try
+        {
+            await using var conn = await _fx.OpenAsync("Include Error Detail=true");
+            await using (var set = new NpgsqlCommand("SET statement_timeout = '1500ms'", conn))
+                await set.ExecuteNonQueryAsync();
+            // Npgsql's own timeout (which would send a cancel: "due to user request") well beyond the LLM's delay.
+            await using var command = new NpgsqlCommand("SELECT reflect($1, entity => 'dana')::text", conn) { CommandTimeout = 120 };
+            command.Parameters.AddWithValue("where does Dana sit, given a timeout?");
+            if (prepared) await command.PrepareAsync();
+            var error = await Assert.ThrowsAsync<PostgresException>(() => command.ExecuteScalarAsync());
+            Assert.Equal("57014", error.SqlState);
+            Assert.Equal("canceling statement due to statement timeout", error.MessageText);
+            Assert.Contains("statement_timeout is 1500 ms", error.Detail, StringComparison.Ordinal);
+            Assert.Contains(_fx.Llm.Calls, c => c.LastUser.Contains("given a timeout?", StringComparison.Ordinal)); // it was the LLM wait that timed out
+            await using var ok = new NpgsqlCommand("SELECT 'fine'", conn);
+            Assert.Equal("fine", await ok.ExecuteScalarAsync());
+        }
+        finally
+        {
+            _fx.Delay = TimeSpan.Zero;
+        }
+    }
+
     [Fact]
     public async Task CancelWhileTheLlmThinks_Gives57014_AndTheSessionStaysUsable()
     {

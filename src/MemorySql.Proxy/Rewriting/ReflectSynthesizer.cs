@@ -39,6 +39,17 @@ internal sealed partial class ReflectSynthesizer
         _logger = logger;
     }
 
+    /// <summary>The session's statement_timeout that reflect_context reported; null when none is set (0) or reported.</summary>
+    public static TimeSpan? StatementTimeout(string? contextJson)
+    {
+        if (contextJson is null) return null;
+        using var document = JsonDocument.Parse(contextJson);
+        return document.RootElement.TryGetProperty("statement_timeout_ms", out var ms) && ms.ValueKind == JsonValueKind.Number
+               && ms.TryGetInt64(out var value) && value > 0
+            ? TimeSpan.FromMilliseconds(value)
+            : null;
+    }
+
     [GeneratedRegex(@"\s*\[(?:\d+\s*(?:,\s*)?)+\]")]
     private static partial Regex Citation();
 

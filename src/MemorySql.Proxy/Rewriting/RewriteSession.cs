@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Text;
 using MemorySql.Embeddings;
 using MemorySql.Protocol;
@@ -226,7 +227,7 @@ internal sealed class RewriteSession
             }
             // A cancel that came while reflect_context ran may have found the server done with it (and been dropped
             // there): the statement is still the client's, so it ends here with 57014 rather than asking the LLM.
-            var synthesized = await SynthesizeAsync(llm, result.Rows.Count > 0 ? result.Rows[0] : null, scope.Token).ConfigureAwait(false);
+            var synthesized = await SynthesizeAsync(llm, result.Rows.Count > 0 ? result.Rows[0] : null, scope.StartedAt, scope.Token).ConfigureAwait(false);
             var failed = synthesized.Failure ?? CanceledBefore("the reflect call", scope.Token);
             if (failed is not null) return SendQuery(new MessageBuilder().Query(FailingStatement(failed)).ToArray());
             arguments = synthesized.Arguments!;
@@ -429,7 +430,7 @@ internal sealed class RewriteSession
             if (!result.Skipped && result.ErrorResponse is null)
             {
                 // As for a simple query: a cancel the server dropped because reflect_context had finished still counts.
-                var synthesized = await SynthesizeAsync(rewrite.Reflects, result.Rows.Count > 0 ? result.Rows[0] : null, scope.Token).ConfigureAwait(false);
+                var synthesized = await SynthesizeAsync(rewrite.Reflects, result.Rows.Count > 0 ? result.Rows[0] : null, scope.StartedAt, scope.Token).ConfigureAwait(false);
                 var failed = synthesized.Failure ?? CanceledBefore("the reflect call's values", scope.Token);
                 if (failed is not null) return FailingBind(portal, failed);
                 arguments = synthesized.Arguments!;
@@ -538,10 +539,19 @@ internal sealed class RewriteSession
         return await capture.Completion.Task.ConfigureAwait(false);
     }
 
-    /// <summary>The LLM's part for each reflect call, from the context row (one text column per call, in order); a client cancel gives 57014.</summary>
+    /// <summary>
+    /// The LLM's part for each reflect call, from the context row (one text column per call, in order). A client cancel
+    /// gives 57014, and so does the session's statement_timeout (reported by reflect_context), counted from
+    /// <paramref name="startedAt"/>: the LLM, with its own timeout and retries, may take minutes, which a client that
+    /// set a statement_timeout does not expect a statement to take.
+    /// </summary>
     private async Task<(Dictionary<MemoryCallSite, ReflectArguments>? Arguments, PgError? Failure)> SynthesizeAsync(IReadOnlyList<ReflectCall> calls, string?[]? row,
-        CancellationToken cancellationToken)
+        long startedAt, CancellationToken cancellationToken)
     {
+        var statementTimeout = row is null ? null : ReflectSynthesizer.StatementTimeout(Array.Find(row, c => c is not null));
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (statementTimeout is { } limit)
+            deadline.CancelAfter(TimeSpan.FromTicks(Math.Max((limit - Stopwatch.GetElapsedTime(startedAt)).Ticks, 0)));
         try
         {
             var arguments = new Dictionary<MemoryCallSite, ReflectArguments>();
@@ -549,13 +559,20 @@ internal sealed class RewriteSession
             {
                 var context = row is not null && i < row.Length ? row[i] : null;
                 // Off the socket thread, like embeddings: building the prompt and parsing the answer is CPU work.
-                arguments[calls[i].Site] = await Task.Run(() => _synthesizer!.SynthesizeAsync(context, _sessionId, cancellationToken), cancellationToken).ConfigureAwait(false);
+                arguments[calls[i].Site] = await Task.Run(() => _synthesizer!.SynthesizeAsync(context, _sessionId, deadline.Token), deadline.Token).ConfigureAwait(false);
             }
             return (arguments, null);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             return (null, QueryCanceled("MemorySql was waiting for the LLM to answer reflect."));
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            return (null, PgError.Error(SqlStates.QueryCanceled, "canceling statement due to statement timeout",
+                detail: string.Create(CultureInfo.InvariantCulture,
+                    $"MemorySql was waiting for the LLM to answer reflect; statement_timeout is {statementTimeout!.Value.TotalMilliseconds:0} ms, counted from when MemorySql received the statement."),
+                hint: "Raise statement_timeout for reflect (SET LOCAL statement_timeout = ...), or configure a faster LLM."));
         }
     }
 
@@ -778,12 +795,15 @@ internal sealed class RewriteSession
     {
         var cancel = new CancellationTokenSource();
         lock (_gate) _statement = cancel;
-        return new StatementScope(this, cancel);
+        return new StatementScope(this, cancel, Stopwatch.GetTimestamp());
     }
 
-    private readonly struct StatementScope(RewriteSession session, CancellationTokenSource cancel) : IDisposable
+    private readonly struct StatementScope(RewriteSession session, CancellationTokenSource cancel, long startedAt) : IDisposable
     {
         public CancellationToken Token => cancel.Token;
+
+        /// <summary>When the proxy received the statement (<see cref="Stopwatch"/> timestamp).</summary>
+        public long StartedAt => startedAt;
 
         public void Dispose()
         {
