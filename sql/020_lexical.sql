@@ -178,9 +178,10 @@ $$;
 COMMENT ON FUNCTION memory.query_terms(text, name) IS
   'The distinct terms (lexemes) BM25 uses for a query text: to_tsvector with the workspace''s text_search_config.';
 
--- BM25 building blocks. recall computes, once per query, the idf of each query term from the workspace
--- statistics (memory.bm25_idf), then scores each candidate from its own lexical vector (memory.bm25_doc):
--- tf and |D| are on the memory row, so scoring a candidate costs no extra index probe.
+-- BM25 building blocks: once per query the idf of each query term from the workspace statistics
+-- (memory.bm25_idf; recall computes the same in its own statement, which also leaves out the words that name
+-- an entity), then each candidate's score from its own lexical vector (memory.bm25_doc): tf and |D| are on the
+-- memory row, so scoring a candidate costs no extra index probe.
 CREATE OR REPLACE FUNCTION memory.bm25_idf(ws name, terms text[], OUT n float8, OUT avgdl float8, OUT idfs float8[])
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -215,16 +216,22 @@ $$;
 COMMENT ON FUNCTION memory.lexeme_query(text[]) IS
   'Internal: lexemes as one tsquery that matches a tsvector containing any of them (each quoted, taken as is); NULL when there are none.';
 
+-- The formula, written once: recall and memory.bm25 score with it. A set (of one row) so that, called in FROM
+-- (LATERAL), PostgreSQL inlines it into the calling statement: no call and no plan of its own per statement.
+-- A scalar SQL function cannot be inlined with a subquery in it; called, it cost recall a plan per call site.
+-- The document's lexemes are looked up in the terms (array_position; the terms are distinct), not joined with
+-- them: a join of two unnests costs a hash table per document.
 CREATE OR REPLACE FUNCTION memory.bm25_doc(lexical tsvector, length integer, terms text[], idfs float8[],
                                            k1 float8, b float8, avgdl float8)
-RETURNS real
+RETURNS TABLE (bm25 real)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT coalesce(sum(q.idf * t.tf * (k1 + 1) / (t.tf + k1 * (1 - b + b * length / avgdl))), 0)::real
-    FROM (SELECT l.lexeme AS term, coalesce(array_length(l.positions, 1), 1) AS tf FROM unnest(lexical) l) t
-    JOIN unnest(terms, idfs) q(term, idf) ON q.term = t.term
+  SELECT coalesce((SELECT sum(idfs[t.i] * t.tf * (k1 + 1) / (t.tf + k1 * (1 - b + b * length / avgdl)))
+                     FROM (SELECT array_position(terms, l.lexeme) AS i, coalesce(array_length(l.positions, 1), 1) AS tf
+                             FROM unnest(lexical) l) t
+                    WHERE t.i IS NOT NULL), 0)::real
 $$;
 COMMENT ON FUNCTION memory.bm25_doc(tsvector, integer, text[], float8[], float8, float8, float8) IS
-  'Okapi BM25 of one document (its lexical vector and length) for query terms with their idf: Σ idf · tf · (k1 + 1) / (tf + k1 · (1 − b + b · |D| / avgdl)).';
+  'Okapi BM25 of one document (its lexical vector and length) for distinct query terms with their idf, as one row: Σ idf · tf · (k1 + 1) / (tf + k1 · (1 − b + b · |D| / avgdl)). Call it in FROM (LATERAL), where it is inlined.';
 
 -- BM25 of the given memories for a query text: exact, over the current workspace's active-memory statistics.
 CREATE OR REPLACE FUNCTION memory.bm25(query text, ids uuid[])
@@ -241,8 +248,10 @@ BEGIN
   SELECT * INTO st FROM memory.bm25_idf(ws, terms);
   RETURN QUERY
   SELECT x.id, x.score FROM (
-    SELECT m.id, memory.bm25_doc(m.lexical, m.lexical_length, terms, st.idfs, cfg.bm25_k1, cfg.bm25_b, st.avgdl) AS score
-      FROM memory.memories m WHERE m.id = ANY (ids) AND m.status <> 'deleted') x
+    SELECT m.id, d.bm25 AS score
+      FROM memory.memories m
+      CROSS JOIN LATERAL memory.bm25_doc(m.lexical, m.lexical_length, terms, st.idfs, cfg.bm25_k1, cfg.bm25_b, st.avgdl) d
+     WHERE m.id = ANY (ids) AND m.status <> 'deleted') x
    WHERE x.score > 0;
 END
 $$;

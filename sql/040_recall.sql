@@ -86,6 +86,29 @@ $$;
 COMMENT ON FUNCTION memory.recall_visible(memory.memories, timestamptz, boolean, text[], text[], text[], text[], boolean, text, uuid, timestamptz, timestamptz, text[]) IS
   'Internal: whether recall may return a memory under its filters (status, validity and expiry, or as_of; types, kinds, tags, tags_any, entity, session, since/until, layers). Inlined into recall''s statements.';
 
+-- recall's vector candidates statement: the ids and similarities of the limit nearest embeddings of a model
+-- among the memories that pass filter. The model's partial HNSW index is an expression index over the model's
+-- dimension, so the statement is built per model. Its parameters: $1 the workspace, vector_param the query
+-- vector and limit_param the limit (filter names the others). exact orders by the distance plus 0, which no
+-- index matches: an exact scan of the filtered rows.
+CREATE OR REPLACE FUNCTION memory.recall_vector_statement(model text, dimension integer, filter text,
+                                                          vector_param text, limit_param text, exact boolean)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  distance text := format('(e.embedding::vector(%s)) <=> %s', dimension, vector_param);
+BEGIN
+  RETURN format('SELECT coalesce(array_agg(c.memory_id), ''{}''), coalesce(array_agg((1 - c.distance)::real), ''{}'') FROM ('
+                'SELECT e.memory_id, %s AS distance '
+                'FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
+                'WHERE e.model = %L AND e.workspace = $1 AND %s '
+                'ORDER BY %s LIMIT %s) c',
+                distance, model, filter, CASE WHEN exact THEN '(' || distance || ') + 0' ELSE distance END, limit_param);
+END
+$$;
+COMMENT ON FUNCTION memory.recall_vector_statement(text, integer, text, text, text, boolean) IS
+  'Internal: the text of recall''s vector-candidates statement for a model and a filter (the nearest embeddings'' ids and similarities; exact: without the HNSW index).';
+
 -- recall returns a set of memory.recall_result (migration 0010), not a TABLE: PL/pgSQL cannot name an argument and
 -- an output column alike (entity, tags), and a set of a named row type has no output columns as variables. The
 -- arguments p_tags and p_entity inside are aliases of tags and entity.
@@ -134,6 +157,7 @@ DECLARE
   bm25_b float8;
   tsconfig regconfig;
   terms text[] := '{}';
+  query_lexemes text[];
   entity_terms text[] := '{}';
   idfs float8[] := '{}';
   term_query tsquery;
@@ -235,28 +259,20 @@ BEGIN
     INTO n_docs, avgdl
     FROM memory.lexical_stats x WHERE x.workspace = ws;
 
-  -- Query terms with their idf (each term's document frequency read once: a LATERAL subquery, not a scalar
-  -- subquery the planner would copy into every expression using it).
+  -- Query terms with their idf (memory.bm25_idf's formula; each term's document frequency read once: a LATERAL
+  -- subquery, not a scalar subquery the planner would copy into every expression using it), the entity words
+  -- left out, unless the query has nothing but names: then they are searched in the text after all.
   IF w_lex > 0 THEN
+    query_lexemes := tsvector_to_array(to_tsvector(tsconfig, query));
+    IF query_lexemes <@ entity_terms THEN entity_terms := '{}'; END IF;
     SELECT coalesce(array_agg(q.term ORDER BY q.term), '{}'),
            coalesce(array_agg(ln(1 + (n_docs - q.df + 0.5) / (q.df + 0.5)) ORDER BY q.term), '{}')
       INTO terms, idfs
-      FROM (SELECT l.lexeme AS term, coalesce(d.df, 0)::float8 AS df
-              FROM unnest(to_tsvector(tsconfig, query)) l
+      FROM (SELECT l.term, coalesce(d.df, 0)::float8 AS df
+              FROM unnest(query_lexemes) l(term)
               LEFT JOIN LATERAL (SELECT greatest(sum(t.df), 0) AS df FROM memory.lexical_terms t
-                                  WHERE t.workspace = ws AND t.term = l.lexeme COLLATE "default") d ON true
-             WHERE NOT l.lexeme = ANY (entity_terms)) q;
-    IF cardinality(terms) = 0 AND cardinality(entity_terms) > 0 THEN
-      -- Nothing but names: search them in the text after all.
-      entity_terms := '{}';
-      SELECT coalesce(array_agg(q.term ORDER BY q.term), '{}'),
-             coalesce(array_agg(ln(1 + (n_docs - q.df + 0.5) / (q.df + 0.5)) ORDER BY q.term), '{}')
-        INTO terms, idfs
-        FROM (SELECT l.lexeme AS term, coalesce(d.df, 0)::float8 AS df
-                FROM unnest(to_tsvector(tsconfig, query)) l
-                LEFT JOIN LATERAL (SELECT greatest(sum(t.df), 0) AS df FROM memory.lexical_terms t
-                                    WHERE t.workspace = ws AND t.term = l.lexeme COLLATE "default") d ON true) q;
-    END IF;
+                                  WHERE t.workspace = ws AND t.term = l.term COLLATE "default") d ON true
+             WHERE NOT l.term = ANY (entity_terms)) q;
     -- The terms as one tsquery (any of them): a candidate's BM25 is computed only when its text contains one
     -- (@@, a binary search per term), not by unnesting every lexeme of every candidate (most vector candidates
     -- and session neighbours contain none).
@@ -274,22 +290,14 @@ BEGIN
     NULL;  -- vector relevance not asked for: no vector, no fallback to report
   ELSIF _embedding IS NOT NULL THEN
     mdl := memory.check_model(_model, _embedding);
-    IF memory.model_complete(ws, mdl.name, n_docs::bigint, memory.policy_number(settings, 'recall.incomplete_model_ratio', 0.02)) THEN
-      qvec := _embedding;
-    ELSE
-      reason := format('fallback: model %s is still embedding this workspace''s memories', mdl.name);
-    END IF;
+    qvec := _embedding;
   ELSIF _model IS NOT NULL OR memory.default_model() IS NOT NULL THEN
     mdl := memory.check_model(_model);
     qhash := memory.content_hash(query);
     SELECT q.embedding, q.last_used_at INTO cached FROM memory.query_embeddings q
      WHERE q.workspace = ws AND q.model = mdl.name AND q.query_hash = qhash;
     IF FOUND AND cached.embedding IS NOT NULL THEN
-      IF memory.model_complete(ws, mdl.name, n_docs::bigint, memory.policy_number(settings, 'recall.incomplete_model_ratio', 0.02)) THEN
-        qvec := cached.embedding;
-      ELSE
-        reason := format('fallback: model %s is still embedding this workspace''s memories', mdl.name);
-      END IF;
+      qvec := cached.embedding;
       IF NOT read_only AND cached.last_used_at < now() - interval '1 hour' THEN
         UPDATE memory.query_embeddings q SET last_used_at = now()
          WHERE q.workspace = ws AND q.model = mdl.name AND q.query_hash = qhash;
@@ -307,11 +315,16 @@ BEGIN
   ELSE
     reason := 'fallback: no embedding model registered';
   END IF;
+  -- A model still embedding the workspace's memories would leave most of them out of the vector candidates.
+  IF qvec IS NOT NULL AND NOT memory.model_complete(ws, mdl.name, n_docs::bigint,
+                                                    memory.policy_number(settings, 'recall.incomplete_model_ratio', 0.02)) THEN
+    qvec := NULL;
+    reason := format('fallback: model %s is still embedding this workspace''s memories', mdl.name);
+  END IF;
 
-  -- Vector candidates: the model's partial HNSW index (an expression index over the model's dimension, so
-  -- this one statement is built per model), scanned iteratively until n_cand rows pass the filters. If it
-  -- still comes back short (hnsw.max_scan_tuples reached), an exact scan of the filtered rows makes sure
-  -- recall never returns fewer rows than match.
+  -- Vector candidates: the model's partial HNSW index (memory.recall_vector_statement), scanned iteratively until
+  -- n_cand rows pass the filters. If it still comes back short (hnsw.max_scan_tuples reached), an exact scan of
+  -- the filtered rows makes sure recall never returns fewer rows than match.
   IF qvec IS NOT NULL THEN
     -- More candidates than the function's ef_search (40) need a larger search list (up to pgvector's 1000).
     IF n_cand > 40 THEN PERFORM set_config('hnsw.ef_search', least(n_cand, 1000)::text, true); END IF;
@@ -340,29 +353,17 @@ BEGIN
       -- literals (a prepared statement's EXECUTE takes no parameters from PL/pgSQL).
       vec_statement := 'memorysql_recall_' || md5(format('%s/%s/%s', mdl.name, mdl.dimension, filter));
       IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements p WHERE p.name = vec_statement) THEN
-        EXECUTE format('PREPARE %I(name, vector, integer) AS '
-                       'SELECT coalesce(array_agg(c.memory_id), ''{}''), coalesce(array_agg((1 - c.distance)::real), ''{}'') FROM ('
-                       'SELECT e.memory_id, (e.embedding::vector(%s)) <=> $2 AS distance '
-                       'FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
-                       'WHERE e.model = %L AND e.workspace = $1 AND %s '
-                       'ORDER BY (e.embedding::vector(%s)) <=> $2 LIMIT $3) c', vec_statement, mdl.dimension, mdl.name, filter, mdl.dimension);
+        EXECUTE format('PREPARE %I(name, vector, integer) AS %s', vec_statement,
+                       memory.recall_vector_statement(mdl.name, mdl.dimension, filter, '$2', '$3', false));
       END IF;
       EXECUTE format('EXECUTE %I(%L, %L, %s)', vec_statement, ws, qvec, n_cand) INTO vec_ids, vec_sims;
     ELSE
-      EXECUTE format('SELECT coalesce(array_agg(c.memory_id), ''{}''), coalesce(array_agg((1 - c.distance)::real), ''{}'') FROM ('
-                     'SELECT e.memory_id, (e.embedding::vector(%s)) <=> $12 AS distance '
-                     'FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
-                     'WHERE e.model = %L AND e.workspace = $1 AND %s '
-                     'ORDER BY (e.embedding::vector(%s)) <=> $12 LIMIT $13) c', mdl.dimension, mdl.name, filter, mdl.dimension)
+      EXECUTE memory.recall_vector_statement(mdl.name, mdl.dimension, filter, '$12', '$13', false)
         INTO vec_ids, vec_sims
         USING ws, types, kinds, p_tags, tags_any, v_entity, session, since, until, ref_time, layers, qvec, n_cand;
     END IF;
     IF cardinality(vec_ids) < n_cand THEN
-      EXECUTE format('SELECT coalesce(array_agg(c.memory_id), ''{}''), coalesce(array_agg((1 - c.distance)::real), ''{}'') FROM ('
-                     'SELECT e.memory_id, (e.embedding::vector(%s)) <=> $12 AS distance '
-                     'FROM memory.embeddings e JOIN memory.memories m ON m.id = e.memory_id '
-                     'WHERE e.model = %L AND e.workspace = $1 AND %s '
-                     'ORDER BY ((e.embedding::vector(%s)) <=> $12) + 0 LIMIT $13) c', mdl.dimension, mdl.name, filter, mdl.dimension)
+      EXECUTE memory.recall_vector_statement(mdl.name, mdl.dimension, filter, '$12', '$13', true)
         INTO exact_ids, exact_sims
         USING ws, types, kinds, p_tags, tags_any, v_entity, session, since, until, ref_time, layers, qvec, n_cand;
       IF cardinality(exact_ids) > cardinality(vec_ids) THEN
@@ -424,17 +425,16 @@ BEGIN
       SELECT m.id, m.session_id, m.valid_from, m.entity, m.importance, m.recency,
              CASE WHEN qvec IS NOT NULL THEN coalesce(c.similarity,
                (SELECT (1 - (e.embedding <=> qvec))::real FROM memory.embeddings e WHERE e.memory_id = m.id AND e.model = mdl.name)) END AS similarity,
-             CASE WHEN m.lexical @@ term_query THEN coalesce(
-               (SELECT sum(idfs[t.i] * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * m.lexical_length / avgdl)))
-                  FROM (SELECT array_position(terms, l.lexeme) AS i, coalesce(array_length(l.positions, 1), 1) AS tf
-                          FROM unnest(m.lexical) l) t
-                 WHERE t.i IS NOT NULL), 0) ELSE 0 END::real AS bm25
+             CASE WHEN m.lexical @@ term_query THEN d.bm25 ELSE 0 END AS bm25
         FROM cand c
         CROSS JOIN LATERAL (SELECT x.id, x.session_id, x.valid_from, x.lexical, x.lexical_length, x.entity,
                                    memory.effective_importance(x.importance, x.pinned, x.access_count, greatest(x.created_at, x.last_accessed_at),
                                                                 decay_half_life, decay_floor, decay_boost, ref_time) AS importance,
                                    exp(-0.6931471805599453 * greatest(date_part('epoch', ref_time - x.valid_from), 0) / half_life)::real AS recency
-                              FROM memory.memories x WHERE x.id = c.memory_id) m),
+                              FROM memory.memories x WHERE x.id = c.memory_id) m
+        -- Inlined (a set-returning SQL function), its subquery run only for a candidate whose text contains a
+        -- term (the CASE above).
+        CROSS JOIN LATERAL memory.bm25_doc(m.lexical, m.lexical_length, terms, idfs, bm25_k1, bm25_b, avgdl) d),
     best AS (SELECT nullif(max(s.bm25), 0) AS bm25 FROM scored0 s),
     top AS (
       SELECT s.id, s.session_id, s.valid_from FROM scored0 s, best
@@ -448,11 +448,7 @@ BEGIN
              memory.effective_importance(x.importance, x.pinned, x.access_count, greatest(x.created_at, x.last_accessed_at),
                                           decay_half_life, decay_floor, decay_boost, ref_time) AS importance,
              exp(-0.6931471805599453 * greatest(date_part('epoch', ref_time - x.valid_from), 0) / half_life)::real AS recency,
-             CASE WHEN x.lexical @@ term_query THEN coalesce(
-               (SELECT sum(idfs[t.i] * t.tf * (bm25_k1 + 1) / (t.tf + bm25_k1 * (1 - bm25_b + bm25_b * x.lexical_length / avgdl)))
-                  FROM (SELECT array_position(terms, l.lexeme) AS i, coalesce(array_length(l.positions, 1), 1) AS tf
-                          FROM unnest(x.lexical) l) t
-                 WHERE t.i IS NOT NULL), 0) ELSE 0 END::real AS bm25
+             CASE WHEN x.lexical @@ term_query THEN d.bm25 ELSE 0 END AS bm25
         FROM top t
         CROSS JOIN LATERAL (
           (SELECT y.id, y.valid_from, y.entity, y.lexical, y.lexical_length,
@@ -469,7 +465,8 @@ BEGIN
             WHERE y.session_id = t.session_id AND y.valid_from > t.valid_from
               AND memory.recall_visible(y, as_of, include_archived, types, kinds, p_tags, tags_any,
                                         any_entity, v_entity, session, since, until, layers)
-            ORDER BY y.valid_from LIMIT 1)) x),
+            ORDER BY y.valid_from LIMIT 1)) x
+        CROSS JOIN LATERAL memory.bm25_doc(x.lexical, x.lexical_length, terms, idfs, bm25_k1, bm25_b, avgdl) d),
     scored1 AS (
       SELECT m.id, NULL::uuid AS session_id, NULL::timestamptz AS valid_from, m.entity, m.importance, m.recency,
              CASE WHEN qvec IS NOT NULL THEN
@@ -499,27 +496,28 @@ BEGIN
     fused AS (
       SELECT c.*, coalesce(n.named, false) AS entity_named
         FROM contextual c LEFT JOIN named n ON n.entity = c.entity),
-    -- Whether the entity and context signals were used at all: once per call (InitPlans), not a window over the rows.
-    scored AS (
-      SELECT f.*, EXISTS (SELECT 1 FROM named n WHERE n.named) AS entity_used, EXISTS (SELECT 1 FROM edges) AS context_used
-        FROM fused f),
+    -- Whether the entity and context signals were used at all (the query named an entity of a candidate, a
+    -- candidate had session neighbours): one row, computed once per call, which the scores and the signals read.
+    used AS (
+      SELECT EXISTS (SELECT 1 FROM named n WHERE n.named) AS entity_used, EXISTS (SELECT 1 FROM edges) AS context_used),
     final AS (
       SELECT s.*,
              ((coalesce(greatest(s.similarity, 0), 0) * w_vec + s.lexical * w_lex + s.context * w_ctx
                + s.importance * w_imp + s.recency * w_rec + CASE WHEN s.entity_named THEN w_ent ELSE 0 END)
-              / nullif(w_vec + w_lex + CASE WHEN s.context_used THEN w_ctx ELSE 0 END + w_imp + w_rec
-                       + CASE WHEN s.entity_used THEN w_ent ELSE 0 END, 0))::real AS score
-        FROM scored s)
+              / nullif(w_vec + w_lex + CASE WHEN u.context_used THEN w_ctx ELSE 0 END + w_imp + w_rec
+                       + CASE WHEN u.entity_used THEN w_ent ELSE 0 END, 0))::real AS score
+        FROM fused s, used u)
     -- The rows as recall returns them. Which signals were used is the same for every row: computed once (an
-    -- InitPlan) from whether the query named an entity and whether any memory had session neighbours.
+    -- InitPlan), not per row.
     SELECT f.id, m.content, m.type, m.kind, m.layer, m.entity, m.tags, m.metadata, m.status, m.created_at, m.valid_from, m.valid_to,
            f.score, f.similarity, f.lexical, f.bm25, f.importance, f.recency,
-           (SELECT sig || CASE WHEN w_ctx > 0 AND EXISTS (SELECT 1 FROM edges) THEN '{context}'::text[] ELSE '{}' END
+           (SELECT sig || CASE WHEN w_ctx > 0 AND u.context_used THEN '{context}'::text[] ELSE '{}' END
                        || CASE WHEN w_imp > 0 THEN '{importance}'::text[] ELSE '{}' END
                        || CASE WHEN w_rec > 0 THEN '{recency}'::text[] ELSE '{}' END
-                       || CASE WHEN w_ent > 0 AND EXISTS (SELECT 1 FROM named n WHERE n.named) THEN '{entity}'::text[] ELSE '{}' END
+                       || CASE WHEN w_ent > 0 AND u.entity_used THEN '{entity}'::text[] ELSE '{}' END
                        || CASE WHEN mdl.name IS NOT NULL AND qvec IS NOT NULL THEN ARRAY['model:' || mdl.name] ELSE '{}' END
-                       || CASE WHEN reason IS NOT NULL THEN ARRAY[reason] ELSE '{}' END) AS signals,
+                       || CASE WHEN reason IS NOT NULL THEN ARRAY[reason] ELSE '{}' END
+              FROM used u) AS signals,
            f.context, CASE WHEN f.entity_named THEN 1 ELSE 0 END::real AS entity_match
       FROM (SELECT * FROM final x WHERE min_score IS NULL OR x.score >= min_score ORDER BY x.score DESC, x.id LIMIT k) f
       CROSS JOIN LATERAL (SELECT * FROM memory.memories y WHERE y.id = f.id) m

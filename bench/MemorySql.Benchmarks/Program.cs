@@ -10,6 +10,7 @@ namespace MemorySql.Benchmarks;
 ///   decay-pass [--count N] [--runs N] [--batch N]                 a decay pass over N memories (memory.archive_decayed)
 ///   check [--count N] [--runs N] [--concurrency N] [--batch N]    dedup/contradiction checks per second (check worker)
 ///   recall-latency [--count N] [--queries N] [--runs N] …         recall p50/p95 direct and through the proxy; remember throughput
+///   recall-replay --connection CS [--mode M] [--passes N] [--out F] the recall-latency questions again, for exact before/after comparisons
 ///   ingest [--count N] [--runs N] [--clients N] [--concurrency N] offline ingest end to end: conversations/s and item memories/s
 ///   (anything else)                                                BenchmarkDotNet, e.g. --filter '*Builtin*'
 /// </summary>
@@ -33,6 +34,8 @@ internal static class Program
                 return await LifecycleBenchmarks.CheckAsync(rest);
             case "recall-latency":
                 return await RecallLatency.RunAsync(rest);
+            case "recall-replay":
+                return await RecallReplay.RunAsync(rest);
             case "ingest":
                 return await IngestThroughput.RunAsync(rest);
             default:

@@ -86,11 +86,11 @@ internal static class RecallLatency
             var folder = FoldAccessAsync(connectionString, folding.Token);
             Console.WriteLine($"load average before: {LoadAverage()}");
             var results = new Dictionary<string, List<(double P50, double P95, double Cpu)>>();
-            var targets = new (string Name, string ConnectionString, bool Hybrid, bool ViaProxy)[]
-            {
-                ("direct lexical", direct, false, false), ("direct hybrid", direct, true, false),
-                ("proxy lexical", proxied, false, true), ("proxy hybrid", proxied, true, true),
-            };
+            Target[] targets =
+            [
+                new("direct lexical", direct, Hybrid: false, ViaProxy: false), new("direct hybrid", direct, Hybrid: true, ViaProxy: false),
+                new("proxy lexical", proxied, Hybrid: false, ViaProxy: true), new("proxy hybrid", proxied, Hybrid: true, ViaProxy: true),
+            ];
             for (var run = 0; run < runs; run++)
             {
                 // The targets take turns query by query (not 300 queries each in a row): the machine's load and the
@@ -134,7 +134,7 @@ internal static class RecallLatency
         }
     }
 
-    private static string Client(NpgsqlConnectionStringBuilder admin, string host, int port, string workspace) => new NpgsqlConnectionStringBuilder
+    internal static string Client(NpgsqlConnectionStringBuilder admin, string host, int port, string workspace) => new NpgsqlConnectionStringBuilder
     {
         Host = host,
         Port = port,
@@ -148,7 +148,7 @@ internal static class RecallLatency
     private static readonly string[] Speakers = ["Dana", "Sam", "Alex", "Maria", "Priya", "Tom"];
 
     /// <summary>Questions in the words of the stored sentences, some naming a speaker.</summary>
-    private static string[] Queries(int count)
+    internal static string[] Queries(int count)
     {
         var random = new Random(7);
         var words = SampleTexts.Create(2000, seed: 99).SelectMany(t => t.Split(' ')).Where(w => w.Length > 3 && !w.StartsWith('(')).Distinct().ToArray();
@@ -237,7 +237,7 @@ internal static class RecallLatency
         Console.WriteLine($"ready after {watch.Elapsed.TotalSeconds:0} s");
     }
 
-    private static string VectorLiteral(float[] vector)
+    internal static string VectorLiteral(float[] vector)
     {
         var sb = new StringBuilder(vector.Length * 10).Append('[');
         for (var i = 0; i < vector.Length; i++)
@@ -260,8 +260,8 @@ internal static class RecallLatency
     /// from question to question), so all targets share the same minutes of machine load and the same state of
     /// the memories. The first 10% of the questions warm up and are not counted.
     /// </summary>
-    private static async Task<List<((string Name, string ConnectionString, bool Hybrid, bool ViaProxy) Target, List<double> Latencies, double BackendCpuMs)>> MeasureInterleavedAsync(
-        (string Name, string ConnectionString, bool Hybrid, bool ViaProxy)[] targets, int run, string[] texts, int queries, int k, BuiltinEmbeddingProvider provider)
+    private static async Task<List<(Target Target, List<double> Latencies, double BackendCpuMs)>> MeasureInterleavedAsync(
+        Target[] targets, int run, string[] texts, int queries, int k, BuiltinEmbeddingProvider provider)
     {
         var sessions = new List<TargetSession>();
         try
@@ -288,6 +288,9 @@ internal static class RecallLatency
             foreach (var session in sessions) await session.DisposeAsync();
         }
     }
+
+    /// <summary>What one series of recalls goes to: a connection string (direct or the proxy's) and the call form.</summary>
+    private sealed record Target(string Name, string ConnectionString, bool Hybrid, bool ViaProxy);
 
     /// <summary>One target's connection: its recall statement, latencies, and the CPU time of its PostgreSQL backend.</summary>
     private sealed class TargetSession : IAsyncDisposable

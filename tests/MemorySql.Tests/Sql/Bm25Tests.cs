@@ -74,6 +74,20 @@ public sealed class Bm25Tests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task Recall_Bm25Column_EqualsMemoryBm25_ToTheLastBit()
+    {
+        // One formula (memory.bm25_doc) for both, with the same statistics: not merely close, equal.
+        var ws = await CorpusWorkspaceAsync("bm25_same");
+        var rows = await ws.DataSource.QueryAsync("""
+            SELECT r.bm25 AS recalled, b.bm25 AS direct
+              FROM recall('apple cherry banana', k => 10) r
+              JOIN memory.bm25('apple cherry banana', ARRAY(SELECT id FROM memory.memories)) b ON b.memory_id = r.id
+            """);
+        Assert.Equal(4, rows.Count);
+        Assert.All(rows, r => Assert.Equal((float)r["direct"]!, (float)r["recalled"]!));
+    }
+
+    [Fact]
     public async Task Bm25_RareTermOutweighsCommonTerm()
     {
         var ws = await CorpusWorkspaceAsync("bm25_idf");

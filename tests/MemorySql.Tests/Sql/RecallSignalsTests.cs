@@ -139,6 +139,19 @@ public sealed class RecallSignalsTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task Recall_QueryOfNothingButAName_SearchesTheNameInTheText()
+    {
+        var ws = await _db.CreateWorkspaceAsync("sig_only_name");
+        await ws.ExecuteAsync("CALL remember('I finally booked the window seat', entity => 'Dana')");
+        var mention = await ws.ScalarAsync<Guid>("CALL remember('Dana, Dana, you always take the window seat!', entity => 'Kim')");
+        // No other word to search: the name is a lexical term after all (left out, the query would have none).
+        var rows = await ws.DataSource.QueryAsync("SELECT * FROM recall('Dana?', k => 2)");
+        Assert.Equal(mention, Assert.Single(rows)["id"]);
+        Assert.True((float)rows[0]["bm25"]! > 0);
+        Assert.Contains("lexical", Signals(rows[0]));
+    }
+
+    [Fact]
     public async Task Recall_ContextCandidates_LimitsWhoseSessionNeighboursGiveContext()
     {
         // Two sessions, each a relevant turn followed by an unrelated one. With recall.context_candidates = 1 only

@@ -408,6 +408,24 @@ public sealed class RecallTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task Recall_CachedQueryVector_ModelStillBackfilling_FallsBackToLexical_AndSaysSo()
+    {
+        var ws = await _db.CreateWorkspaceAsync("rc_backfill_cached");
+        await ws.ExecuteAsync("SELECT count(*) FROM generate_series(1, 40) g, memory.store('backfill item number ' || g) s");
+        await _db.ExecuteAsync("SELECT memory.register_model('rc-new-cached', 3)");
+        // The embed worker has computed the query's vector, but not yet the memories'.
+        await _db.ExecuteAsync("""
+            INSERT INTO memory.query_embeddings (workspace, model, query_hash, query, embedding)
+            VALUES ($1, 'rc-new-cached', memory.content_hash('backfill item'), 'backfill item', '[1,0,0]')
+            """, ws.Name);
+        var rows = await ws.DataSource.QueryAsync("SELECT * FROM recall('backfill item', k => 5, _model => 'rc-new-cached')");
+        Assert.Equal(5, rows.Count);
+        Assert.DoesNotContain("vector", Signals(rows[0]));
+        Assert.DoesNotContain("model:rc-new-cached", Signals(rows[0]));
+        Assert.Contains("fallback: model rc-new-cached is still embedding this workspace's memories", Signals(rows[0]));
+    }
+
+    [Fact]
     public async Task Recall_LexicalWithSelectiveFilter_StillReturnsK()
     {
         var ws = await _db.CreateWorkspaceAsync("rc_lexk");
