@@ -236,22 +236,28 @@ BEGIN
   -- against 73.0) at half the probes and neighbours, which were a third of a recall's work.
   n_ctx := least(greatest(memory.policy_number(settings, 'recall.context_candidates', 20)::integer, 0), n_cand);
   any_entity := v_entity IS NULL OR v_entity = '*';
-  IF w_lex > 0 THEN tsconfig := memory.text_search_config_named(settings ->> 'text_search_config'); END IF;
+  IF w_lex > 0 THEN
+    tsconfig := memory.text_search_config_named(settings ->> 'text_search_config');
+    query_lexemes := tsvector_to_array(to_tsvector(tsconfig, query));
+  END IF;
 
   -- A query word that names an entity of the workspace ("what did Dana say") is matched against the
   -- memories' entity (the entity signal), not their text: in a conversation a speaker's name appears in
-  -- the turns addressed to them, not in their own.
+  -- the turns addressed to them, not in their own. Unless the query has nothing but names: then they are
+  -- searched in the text after all (no lexeme to leave out).
   IF w_lex > 0 AND w_ent > 0 AND any_entity THEN
-    SELECT coalesce(array_agg(DISTINCT l.lexeme), '{}') INTO entity_terms
-      FROM regexp_split_to_table(lower(query), '[^[:alnum:]]+') w(word)
-      -- One index probe per query word: the first entity_key (= lower(entity)) at or after the word, in index
-      -- order (memories_entity_key_idx), then equal or not. Asked as "= word" the planner, which cannot know that
-      -- most words name no entity, prefers reading the table until a match turns up; and lower(entity) in the
-      -- query would keep every index out under row-level security (lower() is not leakproof).
-      CROSS JOIN LATERAL (SELECT m.entity_key FROM memory.memories m
-                           WHERE m.workspace = ws AND m.entity_key >= w.word ORDER BY m.entity_key LIMIT 1) named
-      CROSS JOIN LATERAL unnest(to_tsvector(tsconfig, w.word)) l
-     WHERE length(w.word) > 1 AND named.entity_key = w.word;
+    SELECT CASE WHEN query_lexemes <@ e.lexemes THEN '{}' ELSE e.lexemes END INTO entity_terms
+      FROM (SELECT coalesce(array_agg(DISTINCT l.lexeme), '{}') AS lexemes
+              FROM regexp_split_to_table(lower(query), '[^[:alnum:]]+') w(word)
+              -- One index probe per query word: the first entity_key (= lower(entity)) at or after the word, in
+              -- index order (memories_entity_key_idx), then equal or not. Asked as "= word" the planner, which
+              -- cannot know that most words name no entity, prefers reading the table until a match turns up; and
+              -- lower(entity) in the query would keep every index out under row-level security (lower() is not
+              -- leakproof).
+              CROSS JOIN LATERAL (SELECT m.entity_key FROM memory.memories m
+                                   WHERE m.workspace = ws AND m.entity_key >= w.word ORDER BY m.entity_key LIMIT 1) named
+              CROSS JOIN LATERAL unnest(to_tsvector(tsconfig, w.word)) l
+             WHERE length(w.word) > 1 AND named.entity_key = w.word) e;
   END IF;
 
   -- The workspace's active memories and their mean length in lexemes (BM25; and whether a model covers them).
@@ -261,10 +267,8 @@ BEGIN
 
   -- Query terms with their idf (memory.bm25_idf's formula; each term's document frequency read once: a LATERAL
   -- subquery, not a scalar subquery the planner would copy into every expression using it), the entity words
-  -- left out, unless the query has nothing but names: then they are searched in the text after all.
+  -- left out.
   IF w_lex > 0 THEN
-    query_lexemes := tsvector_to_array(to_tsvector(tsconfig, query));
-    IF query_lexemes <@ entity_terms THEN entity_terms := '{}'; END IF;
     SELECT coalesce(array_agg(q.term ORDER BY q.term), '{}'),
            coalesce(array_agg(ln(1 + (n_docs - q.df + 0.5) / (q.df + 0.5)) ORDER BY q.term), '{}')
       INTO terms, idfs
@@ -285,41 +289,42 @@ BEGIN
     query_words := ' ' || lower(regexp_replace(query, '[^[:alnum:]]+', ' ', 'g')) || ' ';
   END IF;
 
-  -- The query vector: given by the proxy, else the embed worker's cache for this text, else none.
-  IF w_vec = 0 THEN
-    NULL;  -- vector relevance not asked for: no vector, no fallback to report
-  ELSIF _embedding IS NOT NULL THEN
-    mdl := memory.check_model(_model, _embedding);
-    qvec := _embedding;
-  ELSIF _model IS NOT NULL OR memory.default_model() IS NOT NULL THEN
-    mdl := memory.check_model(_model);
-    qhash := memory.content_hash(query);
-    SELECT q.embedding, q.last_used_at INTO cached FROM memory.query_embeddings q
-     WHERE q.workspace = ws AND q.model = mdl.name AND q.query_hash = qhash;
-    IF FOUND AND cached.embedding IS NOT NULL THEN
-      qvec := cached.embedding;
-      IF NOT read_only AND cached.last_used_at < now() - interval '1 hour' THEN
-        UPDATE memory.query_embeddings q SET last_used_at = now()
-         WHERE q.workspace = ws AND q.model = mdl.name AND q.query_hash = qhash;
+  -- The query vector, when vector relevance is asked for: given by the proxy, else the embed worker's cache for
+  -- this text, else none (and the reason, a fallback signal).
+  IF w_vec <> 0 THEN
+    IF _embedding IS NOT NULL THEN
+      mdl := memory.check_model(_model, _embedding);
+      qvec := _embedding;
+    ELSIF _model IS NOT NULL OR memory.default_model() IS NOT NULL THEN
+      mdl := memory.check_model(_model);
+      qhash := memory.content_hash(query);
+      SELECT q.embedding, q.last_used_at INTO cached FROM memory.query_embeddings q
+       WHERE q.workspace = ws AND q.model = mdl.name AND q.query_hash = qhash;
+      IF FOUND AND cached.embedding IS NOT NULL THEN
+        qvec := cached.embedding;
+        IF NOT read_only AND cached.last_used_at < now() - interval '1 hour' THEN
+          UPDATE memory.query_embeddings q SET last_used_at = now()
+           WHERE q.workspace = ws AND q.model = mdl.name AND q.query_hash = qhash;
+        END IF;
+      ELSIF FOUND THEN
+        reason := 'fallback: no query vector yet (the embed worker has not computed it)';
+      ELSIF read_only THEN
+        reason := 'fallback: no query vector (read-only transaction: not queued)';
+      ELSE
+        INSERT INTO memory.query_embeddings (workspace, model, query_hash, query)
+        VALUES (ws, mdl.name, qhash, btrim(query)) ON CONFLICT DO NOTHING;
+        PERFORM pg_notify('memory_embed', mdl.name);
+        reason := 'fallback: no query vector (queued for the embed worker)';
       END IF;
-    ELSIF FOUND THEN
-      reason := 'fallback: no query vector yet (the embed worker has not computed it)';
-    ELSIF read_only THEN
-      reason := 'fallback: no query vector (read-only transaction: not queued)';
     ELSE
-      INSERT INTO memory.query_embeddings (workspace, model, query_hash, query)
-      VALUES (ws, mdl.name, qhash, btrim(query)) ON CONFLICT DO NOTHING;
-      PERFORM pg_notify('memory_embed', mdl.name);
-      reason := 'fallback: no query vector (queued for the embed worker)';
+      reason := 'fallback: no embedding model registered';
     END IF;
-  ELSE
-    reason := 'fallback: no embedding model registered';
-  END IF;
-  -- A model still embedding the workspace's memories would leave most of them out of the vector candidates.
-  IF qvec IS NOT NULL AND NOT memory.model_complete(ws, mdl.name, n_docs::bigint,
-                                                    memory.policy_number(settings, 'recall.incomplete_model_ratio', 0.02)) THEN
-    qvec := NULL;
-    reason := format('fallback: model %s is still embedding this workspace''s memories', mdl.name);
+    -- A model still embedding the workspace's memories would leave most of them out of the vector candidates.
+    IF qvec IS NOT NULL AND NOT memory.model_complete(ws, mdl.name, n_docs::bigint,
+                                                      memory.policy_number(settings, 'recall.incomplete_model_ratio', 0.02)) THEN
+      qvec := NULL;
+      reason := format('fallback: model %s is still embedding this workspace''s memories', mdl.name);
+    END IF;
   END IF;
 
   -- Vector candidates: the model's partial HNSW index (memory.recall_vector_statement), scanned iteratively until
