@@ -22,9 +22,9 @@ public sealed partial class RewriteCancelTests
     public async Task CancelWhileReflectContextRuns_InASimpleQuery_Gives57014_WithoutAskingTheLlm()
     {
         var rig = new Rig();
-        await using var proxy = await FakeProxy.StartAsync(rig.ServeAsync, embeddings: new TestEmbeddings(), llm: rig.Llm);
-        await using var client = await RawPgConnection.ConnectAsync(proxy.Port);
-        var (pid, secret) = BackendMessages.ReadBackendKeyData((await client.LoginAsync("tester", "", "fake")).Single(m => m.Type == 'K').Payload);
+        var (proxy, client, pid, secret) = await ConnectAsync(rig);
+        await using var _ = proxy;
+        await using var __ = client;
 
         await client.SendAsync(Msg.Query($"SELECT reflect('{Question}')::text"));
         await rig.ContextStarted.Task.WaitAsync(Patience);
@@ -44,9 +44,9 @@ public sealed partial class RewriteCancelTests
     public async Task CancelWhileReflectContextRuns_BeforeABind_Gives57014AtExecute_WithoutAskingTheLlm()
     {
         var rig = new Rig();
-        await using var proxy = await FakeProxy.StartAsync(rig.ServeAsync, embeddings: new TestEmbeddings(), llm: rig.Llm);
-        await using var client = await RawPgConnection.ConnectAsync(proxy.Port);
-        var (pid, secret) = BackendMessages.ReadBackendKeyData((await client.LoginAsync("tester", "", "fake")).Single(m => m.Type == 'K').Payload);
+        var (proxy, client, pid, secret) = await ConnectAsync(rig);
+        await using var _ = proxy;
+        await using var __ = client;
 
         await client.SendAsync((byte[])[.. Msg.Parse("SELECT reflect($1)::text", "ask"), .. Msg.Bind("ask", "", Question), .. Msg.Execute(), .. Msg.Sync()]);
         await rig.ContextStarted.Task.WaitAsync(Patience);
@@ -74,6 +74,15 @@ public sealed partial class RewriteCancelTests
         var row = Assert.Single(replies, m => m.Type == 'D');
         Assert.Contains("_synthesis =>", Encoding.UTF8.GetString(row.Payload), StringComparison.Ordinal);
         Assert.Equal(1, rig.Llm.Calls);
+    }
+
+    /// <summary>A proxy (with embeddings and the rig's LLM) in front of the rig's server, and a client logged in with its cancel key.</summary>
+    private static async Task<(FakeProxy Proxy, RawPgConnection Client, int Pid, byte[] Secret)> ConnectAsync(Rig rig)
+    {
+        var proxy = await FakeProxy.StartAsync(rig.ServeAsync, embeddings: new TestEmbeddings(), llm: rig.Llm);
+        var client = await RawPgConnection.ConnectAsync(proxy.Port);
+        var (pid, secret) = BackendMessages.ReadBackendKeyData((await client.LoginAsync("tester", "", "fake")).Single(m => m.Type == 'K').Payload);
+        return (proxy, client, pid, secret);
     }
 
     private static async Task AssertStillUsableAsync(RawPgConnection client)
