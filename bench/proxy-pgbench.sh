@@ -11,12 +11,14 @@
 #                                                                         "--memory-calls": with memory-call rewriting, as `memorysql up` runs)
 #                          [--upstream tcp|unix]   (how PgBouncer and the proxies reach PostgreSQL: 127.0.0.1, or its Unix
 #                                                   socket as `memorysql up` does; default tcp)
+#                          [--cpu]   (also where the CPU went, per transaction: the whole machine's busy time, its idle
+#                                     share, and the proxy's own user+system time, from /proc; medians in a second table)
 #
 # Needs root (PostgreSQL and PgBouncer run as the postgres user through runuser), pgbench, pgbouncer, dotnet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=3; duration=10; clients="1 16"; modes="simple extended prepared"; scale=10; out=""; proxy_args=""; alt_args=""; upstream=tcp
+runs=3; duration=10; clients="1 16"; modes="simple extended prepared"; scale=10; out=""; proxy_args=""; alt_args=""; upstream=tcp; cpu=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
@@ -28,7 +30,8 @@ while [ $# -gt 0 ]; do
     --proxy-args) proxy_args=$2; shift 2 ;;
     --alt-proxy-args) alt_args=$2; shift 2 ;;
     --upstream) upstream=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --cpu) cpu=1; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -120,8 +123,14 @@ if [ -n "$alt_args" ]; then
   for _ in $(seq 100); do "$bin/pg_isready" -q -h 127.0.0.1 -p "$alt_port" -U bench && break; sleep 0.2; done
   targets+=(alt)
 fi
+declare -A pid_of=([direct]="" [pgbouncer]=$(cat "$work/pgbouncer.pid") [memorysql]=$proxy_pid [alt]=$alt_pid)
+# CPU clock ticks: the machine's busy and idle time (/proc/stat), and one process's user+system time (its stat
+# fields 14 and 15, counted after the ')' that ends its name, which may hold spaces).
+machine_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8, $5+$6}' /proc/stat; }
+process_ticks() { [ -n "$1" ] || { echo 0; return; }; local stat; stat=$(cat "/proc/$1/stat"); echo "${stat##*) }" | awk '{print $12+$13}'; }
+hz=$(getconf CLK_TCK)
 results=$work/results.tsv
-echo -e "run\tclients\tmode\ttarget\ttps\tp50_us" > "$results"
+echo -e "run\tclients\tmode\ttarget\ttps\tp50_us\tbusy_us\tidle_pct\tproxy_us" > "$results"
 
 # Warm the caches and the proxy's JIT once, in every mode measured (each mode relays other messages).
 for t in "${targets[@]}"; do
@@ -140,24 +149,29 @@ for run in $(seq "$runs"); do
       for t in "${order[@]}"; do
         log_args=(); rm -f "$work"/txlog*
         [ "$c" = 1 ] && log_args=(-l --log-prefix="$work/txlog")
+        read -r busy0 idle0 < <(machine_ticks); own0=$(process_ticks "${pid_of[$t]}")
         output=$("$pgbench" -h 127.0.0.1 -p "${port_of[$t]}" -U bench -S -M "$m" -c "$c" -j "$j" -T "$duration" -n "${log_args[@]}" bench 2>&1) || {
           echo "pgbench failed for $t $m $c:" >&2; echo "$output" >&2; exit 1; }
+        read -r busy1 idle1 < <(machine_ticks); own1=$(process_ticks "${pid_of[$t]}")
         tps=$(echo "$output" | sed -nE 's/^tps = ([0-9.]+).*/\1/p' | head -1)
+        transactions=$(echo "$output" | sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p')
+        cpu_cols=$(awk -v b=$((busy1 - busy0)) -v i=$((idle1 - idle0)) -v o=$((own1 - own0)) -v n="$transactions" -v hz="$hz" -v own="${pid_of[$t]}" \
+          'BEGIN { us = 1e6 / hz / n; printf "%.1f\t%.1f\t%s", b * us, 100 * i / (b + i), own == "" ? "" : sprintf("%.1f", o * us) }')
         p50=""
         if [ "$c" = 1 ]; then
           p50=$(cat "$work"/txlog* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
         fi
-        echo -e "$run\t$c\t$m\t$t\t$tps\t$p50" >> "$results"
+        echo -e "$run\t$c\t$m\t$t\t$tps\t$p50\t$cpu_cols" >> "$results"
         echo "run $run clients $c $m $t: $tps tps${p50:+, p50 $p50 us}" >&2
       done
     done
   done
 done
 
-python3 - "$results" "$runs" "$duration" "$out" "$alt_args" "$upstream" <<'PY'
+python3 - "$results" "$runs" "$duration" "$out" "$alt_args" "$upstream" "$cpu" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-runs, duration, out, alt, upstream = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+runs, duration, out, alt, upstream, cpu = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7] == "1"
 def med(c, m, t, key):
     vals = [float(r[key]) for r in rows if r["clients"] == c and r["mode"] == m and r["target"] == t and r[key]]
     return statistics.median(vals) if vals else None
@@ -181,6 +195,19 @@ if alt:
             la, ld = med(c, m, "alt", "p50_us"), med(c, m, "direct", "p50_us")
             added = "" if la is None or ld is None else f"{la - ld:+.0f} µs"
             lines.append(f"| {c} | {m} | {a:,.0f} | {a/b:.2f} | {a/p:.2f} | {added} |")
+if cpu:
+    targets = [t for t in ("direct", "pgbouncer", "memorysql", "alt") if any(r["target"] == t for r in rows)]
+    lines += ["", "Where the CPU went, per transaction (medians of the same runs): the machine's busy time (all processes, "
+              "both cores), the share of the time the cores were idle, and the proxy's own user+system time.", "",
+              "| clients | mode | " + " | ".join(f"{t} busy | {t} idle" + ("" if t == "direct" else f" | {t} own") for t in targets) + " |",
+              "|---|---|" + "|".join("---:|---:" + ("" if t == "direct" else "|---:") for t in targets) + "|"]
+    for c in sorted({r["clients"] for r in rows}, key=int):
+        for m in [m for m in ("simple", "extended", "prepared") if any(r["mode"] == m for r in rows)]:
+            cells = []
+            for t in targets:
+                cells += [f"{med(c, m, t, 'busy_us'):.1f} µs", f"{med(c, m, t, 'idle_pct'):.1f} %"]
+                if t != "direct": cells.append(f"{med(c, m, t, 'proxy_us'):.1f} µs")
+            lines.append(f"| {c} | {m} | " + " | ".join(cells) + " |")
 text = "\n".join(lines)
 print(text)
 if out:
