@@ -66,8 +66,36 @@ END
 $$;
 COMMENT ON FUNCTION memory.check_workspace_role(name, text) IS 'Refuses superuser and BYPASSRLS roles as workspace roles or members (22023).';
 
+-- PostgreSQL's per-user schema pattern: with the default search_path ("$user", public) a role's unqualified
+-- CREATE TABLE lands in the schema named after it, so a workspace's own tables sit next to its memories
+-- (and join with recall()) without CREATE on public, which PostgreSQL 15 no longer grants to everyone.
+CREATE OR REPLACE FUNCTION memory.ensure_workspace_schema(workspace name) RETURNS boolean
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM memory.workspaces w WHERE w.name = ensure_workspace_schema.workspace) THEN
+    PERFORM memory.invalid('workspace', format('no workspace %s', workspace), 'Create it with SELECT memory.create_workspace(name).');
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.nspname = workspace) THEN
+    RETURN false;
+  END IF;
+  BEGIN
+    EXECUTE format('CREATE SCHEMA %I AUTHORIZATION %I', workspace, workspace);
+  EXCEPTION WHEN insufficient_privilege THEN
+    RAISE NOTICE 'MemorySql: workspace % has no schema of its own: role % may not create schema % for it (%)', workspace, current_user, workspace, SQLERRM
+      USING HINT = format('As a superuser, or a role that can create schemas in this database and SET ROLE %I: CREATE SCHEMA %I AUTHORIZATION %I', workspace, workspace, workspace);
+    RETURN false;
+  END;
+  INSERT INTO memory.events (workspace, action, detail) VALUES (workspace, 'create_schema', jsonb_build_object('schema', workspace));
+  RETURN true;
+END
+$$;
+COMMENT ON FUNCTION memory.ensure_workspace_schema(name) IS
+  'Admin: gives a workspace a schema of its own, named after and owned by its role, where its unqualified CREATE TABLE lands (search_path "$user", public). Returns true when it created the schema, false when one of that name exists or the caller may not create it (a NOTICE says how).';
+
 CREATE OR REPLACE FUNCTION memory.create_workspace(name text, password text DEFAULT NULL) RETURNS name
 LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  created boolean := false;
 BEGIN
   IF name IS NULL OR name !~ '^[a-z_][a-z0-9_]{0,62}$' OR name IN ('memory_user', 'public', 'none') OR left(name, 3) = 'pg_' THEN
     PERFORM memory.invalid('name', format('%L cannot name a workspace', name),
@@ -78,6 +106,7 @@ BEGIN
   END IF;
   PERFORM memory.check_workspace_role(name, 'name');
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = create_workspace.name) THEN
+    created := true;
     IF password IS NULL THEN
       EXECUTE format('CREATE ROLE %I NOLOGIN', name);
     ELSE
@@ -88,12 +117,17 @@ BEGIN
   END IF;
   INSERT INTO memory.workspaces (name) VALUES (name);
   EXECUTE format('GRANT memory_user TO %I', name);
-  INSERT INTO memory.events (workspace, action, detail) VALUES (name, 'create_workspace', jsonb_build_object('login', password IS NOT NULL));
+  INSERT INTO memory.events (workspace, action, detail) VALUES (name, 'create_workspace', jsonb_build_object('login', password IS NOT NULL, 'new_role', created));
+  -- Only a role made here gets a schema: for an adopted role a new schema first on its search_path would
+  -- change where its existing code creates tables.
+  IF created THEN
+    PERFORM memory.ensure_workspace_schema(name);
+  END IF;
   RETURN name;
 END
 $$;
 COMMENT ON FUNCTION memory.create_workspace(text, text) IS
-  'Admin: creates a workspace: a role (LOGIN with the password, or a NOLOGIN group role when password is NULL; an existing ordinary role is adopted), registered in memory.workspaces and made a member of memory_user, which holds exactly the rights a workspace needs.';
+  'Admin: creates a workspace: a role (LOGIN with the password, or a NOLOGIN group role when password is NULL; an existing ordinary role is adopted), registered in memory.workspaces and made a member of memory_user, which holds exactly the rights a workspace needs; a role created here also gets a schema of its own (memory.ensure_workspace_schema).';
 
 CREATE OR REPLACE FUNCTION memory.grant_workspace(workspace name, member name) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
@@ -115,9 +149,26 @@ CREATE OR REPLACE FUNCTION memory.drop_workspace(name text, drop_role boolean DE
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   n_memories bigint;
+  role_oid oid := (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = drop_workspace.name);
+  own_schema oid := (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = drop_workspace.name AND n.nspowner = role_oid);
+  owned bigint;
+  example text;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM memory.workspaces w WHERE w.name = drop_workspace.name) THEN
     PERFORM memory.invalid('name', format('no workspace %s', name));
+  END IF;
+  IF drop_role AND role_oid IS NOT NULL THEN
+    -- The role's own data is not a workspace's memory: refuse before deleting anything rather than drop it.
+    SELECT count(*), min(pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid)) INTO owned, example
+      FROM pg_catalog.pg_shdepend d
+     WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass AND d.refobjid = role_oid AND d.deptype = 'o'
+       AND d.dbid = (SELECT db.oid FROM pg_catalog.pg_database db WHERE db.datname = current_database())
+       AND NOT (d.classid = 'pg_catalog.pg_namespace'::regclass AND d.objid = own_schema);
+    IF owned > 0 THEN
+      RAISE EXCEPTION 'MemorySql: workspace %''s role owns % object(s) in this database, e.g. %', name, owned, example
+        USING ERRCODE = '2BP01',
+              HINT = format('Drop them or give them to another role (REASSIGN OWNED BY %I TO …), or keep the role and its objects: SELECT memory.drop_workspace(%L, drop_role => false).', name, name);
+    END IF;
   END IF;
   DELETE FROM memory.associations a WHERE a.workspace = drop_workspace.name;
   DELETE FROM memory.memories m WHERE m.workspace = drop_workspace.name;
@@ -140,6 +191,9 @@ BEGIN
   DELETE FROM memory.reflection_groups g WHERE g.workspace = drop_workspace.name;
   DELETE FROM memory.workspaces w WHERE w.name = drop_workspace.name;
   IF drop_role THEN
+    IF own_schema IS NOT NULL THEN
+      EXECUTE format('DROP SCHEMA %I', name);  -- empty of the role's objects (checked above); RESTRICT refuses others'
+    END IF;
     EXECUTE format('DROP ROLE IF EXISTS %I', name);
   ELSE
     EXECUTE format('REVOKE memory_user FROM %I', name);
@@ -147,4 +201,4 @@ BEGIN
   RETURN jsonb_build_object('workspace', name, 'memories', n_memories, 'role_dropped', drop_role);
 END
 $$;
-COMMENT ON FUNCTION memory.drop_workspace(text, boolean) IS 'Admin: deletes every row of a workspace and unregisters it; drops its role unless drop_role => false.';
+COMMENT ON FUNCTION memory.drop_workspace(text, boolean) IS 'Admin: deletes every row of a workspace and unregisters it; drops its role and its own (empty) schema unless drop_role => false. Refuses (2BP01, nothing deleted) while the role owns other objects in the database.';

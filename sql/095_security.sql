@@ -24,7 +24,7 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA memory TO memory_user;
 GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA memory TO memory_user;
 -- Administration stays with the owner.
 REVOKE EXECUTE ON FUNCTION memory.register_model(text, integer, boolean), memory.unregister_model(text),
-  memory.create_workspace(text, text), memory.grant_workspace(name, name), memory.drop_workspace(text, boolean),
+  memory.create_workspace(text, text), memory.ensure_workspace_schema(name), memory.grant_workspace(name, name), memory.drop_workspace(text, boolean),
   memory.rebuild_lexical(name), memory.lexical_count(name, tsvector, integer, tsvector, integer),
   memory.memories_postings(), memory.memories_statistics(), memory.lexical_flush()
   FROM memory_user;

@@ -15,7 +15,7 @@ internal static class WorkspaceCommand
         var name = new Argument<string>("name") { Description = "The workspace (and PostgreSQL role) name: letters, digits and underscores." };
         var password = new Option<string?>("--password") { Description = "Its password (default: generated and printed once)." };
         var ifNotExists = new Option<bool>("--if-not-exists") { Description = "Succeed without changes when the workspace exists." };
-        var create = new Command("create", "Create a workspace: a login role that sees only its own memories (row-level security).")
+        var create = new Command("create", "Create a workspace: a login role that sees only its own memories (row-level security), with a schema of its own for its tables.")
         {
             name, password, dataDir, upstream, ifNotExists,
         };

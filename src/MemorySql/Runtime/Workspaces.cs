@@ -22,4 +22,19 @@ public static class Workspaces
         await create.ExecuteNonQueryAsync(cancellationToken);
         return true;
     }
+
+    /// <summary>
+    /// Gives a workspace the schema of its own that <c>memory.create_workspace</c> gives the roles it creates
+    /// (for workspaces made before it did); true when the schema was created now.
+    /// </summary>
+    public static async Task<bool> EnsureSchemaAsync(string adminConnectionString, string name, Action<string>? progress, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(adminConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var ensure = new NpgsqlCommand("SELECT memory.ensure_workspace_schema($1::name)", connection);
+        ensure.Parameters.Add(new() { Value = name });
+        var created = (bool)(await ensure.ExecuteScalarAsync(cancellationToken))!;
+        if (created) progress?.Invoke($"creating schema {name} for the workspace's own tables");
+        return created;
+    }
 }

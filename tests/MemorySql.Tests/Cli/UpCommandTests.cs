@@ -48,6 +48,29 @@ public sealed class UpCommandTests : IClassFixture<MemorySqlUpFixture>
         Assert.Contains("vector", output, StringComparison.Ordinal);
         Assert.Contains("model:builtin-v2", output, StringComparison.Ordinal);
         Assert.Contains("Dana now prefers aisle seats", output, StringComparison.Ordinal);
+        // The join of the workspace's own table with recall found Dana's memories.
+        Assert.Matches(@"Oslo\s+\|\s+2026-12-03\s+\|\s+Dana", output);
+    }
+
+    [Fact]
+    public async Task Pgbench_WithTheWorkspaceUrl_CreatesItsTablesInTheWorkspacesSchema_AndRunsInEveryMode()
+    {
+        // What a new user types: pgbench against the URL `memorysql url` prints (the workspace role, not the admin).
+        var binaries = PostgresBinaries.Locate();
+        var pgbench = Path.Combine(binaries.BinDir, "pgbench");
+        if (!File.Exists(pgbench)) pgbench = "pgbench";
+        var init = await Task.Run(() => ProcessRunner.Run(pgbench, ["-i", "-s", "1", "-q", _up.Url], runAsServiceUser: false));
+        Assert.True(init.ExitCode == 0, "pgbench -i failed with the workspace URL:\n" + init.Output);
+        foreach (var mode in new[] { "simple", "extended", "prepared" })
+        {
+            var run = await Task.Run(() => ProcessRunner.Run(pgbench, ["-S", "-M", mode, "-c", "2", "-T", "1", "-n", _up.Url], runAsServiceUser: false));
+            Assert.True(run.ExitCode == 0, mode + ": " + run.Output);
+            Assert.Matches(@"number of transactions actually processed: [1-9]\d*", run.StdOut);
+        }
+        await using var conn = new NpgsqlConnection(PostgresUrl.ToConnectionString(_up.Url));
+        await conn.OpenAsync();
+        await using var where = new NpgsqlCommand("SELECT schemaname::text FROM pg_tables WHERE tablename = 'pgbench_accounts'", conn);
+        Assert.Equal(DataFolder.DefaultWorkspace, await where.ExecuteScalarAsync());
     }
 
     [Fact]

@@ -29,6 +29,13 @@ public sealed class UpLifecycleTests
                     await using var showDefault = new NpgsqlCommand("SHOW shared_buffers", conn);
                     Assert.Equal(new ClusterOptions().ResolveSharedBuffers(), await showDefault.ExecuteScalarAsync());
                 }
+                // Make it an instance from before workspaces had a schema of their own: the next start adds it.
+                await using (var admin = new NpgsqlConnection(DataFolder.Open(dataDir).AdminConnectionString()))
+                {
+                    await admin.OpenAsync();
+                    await using var drop = new NpgsqlCommand($"DROP SCHEMA \"{DataFolder.DefaultWorkspace}\"", admin);
+                    await drop.ExecuteNonQueryAsync();
+                }
                 first.Signal("TERM");
                 Assert.Equal(0, await first.WaitForExitAsync(TimeSpan.FromMinutes(1)));
                 Assert.Contains("creating a PostgreSQL", first.StdErr, StringComparison.Ordinal);
@@ -45,6 +52,9 @@ public sealed class UpLifecycleTests
             await check.OpenAsync();
             await using var recall = new NpgsqlCommand("SELECT content FROM recall('kept across restarts', k => 1)", check);
             Assert.Equal("kept across restarts", await recall.ExecuteScalarAsync());
+            Assert.Contains($"creating schema {DataFolder.DefaultWorkspace}", second.StdErr, StringComparison.Ordinal);
+            await using (var create = new NpgsqlCommand("CREATE TABLE notes (id int); SELECT schemaname::text FROM pg_tables WHERE tablename = 'notes'", check))
+                Assert.Equal(DataFolder.DefaultWorkspace, await create.ExecuteScalarAsync());
             // The configured size applies at the next start of an existing cluster.
             await using var show = new NpgsqlCommand("SHOW shared_buffers", check);
             var configured = ClusterOptionsTests.Bind(example).ResolveSharedBuffers();

@@ -160,6 +160,66 @@ public sealed class TenancyTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task CreateWorkspace_GivesANewRoleASchemaOfItsOwn_WhereItsTablesGoAndJoinRecall_UnseenByOthers()
+    {
+        var a = await _db.CreateWorkspaceAsync("own_a");
+        var b = await _db.CreateWorkspaceAsync("own_b");
+        Assert.Equal(a.Name, await _db.ScalarAsync<string>("SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = $1", a.Name));
+        await using (var conn = await a.OpenAsync())
+        {
+            // Unqualified, as an application or pgbench -i writes it: PostgreSQL 15 grants no CREATE on public.
+            await conn.ExecAsync("CREATE TABLE trips (traveller text, destination text)");
+            await conn.ExecAsync("INSERT INTO trips VALUES ('dana', 'Lisbon'), ('sam', 'Oslo')");
+            await conn.ExecAsync("CALL remember('Dana prefers window seats', entity => 'dana')");
+            Assert.Equal(a.Name, await conn.ScalarAsync<string>("SELECT schemaname::text FROM pg_tables WHERE tablename = 'trips'"));
+            var joined = await conn.QueryAsync(
+                "SELECT t.destination, r.content FROM trips t JOIN recall('window seats', k => 5, entity => '*') r ON r.entity = t.traveller");
+            var row = Assert.Single(joined);
+            Assert.Equal("Lisbon", row["destination"]);
+            Assert.Equal("Dana prefers window seats", row["content"]);
+        }
+        await using (var other = await b.OpenAsync())
+        {
+            Assert.Equal("42501", (await other.FailsAsync($"SELECT * FROM \"{a.Name}\".trips")).SqlState);
+            Assert.Equal("42P01", (await other.FailsAsync("SELECT * FROM trips")).SqlState);
+        }
+    }
+
+    [Fact]
+    public async Task CreateWorkspace_AdoptingAnExistingRole_AddsNoSchema_UntilEnsureWorkspaceSchemaIsCalled()
+    {
+        var role = await _db.CreateLoginRoleAsync("own_adopted");
+        await _db.ExecuteAsync("SELECT memory.create_workspace($1)", role.Name);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_namespace WHERE nspname = $1", role.Name));
+        Assert.True(await _db.ScalarAsync<bool>("SELECT memory.ensure_workspace_schema($1)", role.Name));
+        Assert.False(await _db.ScalarAsync<bool>("SELECT memory.ensure_workspace_schema($1)", role.Name));
+        Assert.Equal(role.Name, await _db.ScalarAsync<string>("SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = $1", role.Name));
+        Assert.Equal("22023", (await _db.Admin.FailsAsync("SELECT memory.ensure_workspace_schema('own_no_such_workspace')")).SqlState);
+        await using var conn = await role.OpenAsync();
+        Assert.Equal("42501", (await conn.FailsAsync($"SELECT memory.ensure_workspace_schema('{role.Name}')")).SqlState);
+    }
+
+    [Fact]
+    public async Task DropWorkspace_WhileItsRoleOwnsTables_RefusesWith2BP01_DeletingNothing_ThenDropsRoleAndSchema()
+    {
+        var ws = await _db.CreateWorkspaceAsync("own_drop");
+        await ws.ExecuteAsync("CREATE TABLE orders (id int)");
+        await ws.ExecuteAsync("CALL remember('kept while the drop is refused')");
+        var refused = await _db.Admin.FailsAsync("SELECT memory.drop_workspace($1)", ws.Name);
+        Assert.Equal("2BP01", refused.SqlState);
+        Assert.Contains("orders", refused.MessageText, StringComparison.Ordinal);
+        Assert.Contains("drop_role => false", refused.Hint, StringComparison.Ordinal);
+        Assert.Equal(1L, await ws.ScalarAsync<long>("SELECT count(*) FROM memory.memories"));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM memory.workspaces WHERE name = $1", ws.Name));
+
+        await ws.ExecuteAsync("DROP TABLE orders");
+        await _db.ExecuteAsync("SELECT memory.drop_workspace($1)", ws.Name);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_namespace WHERE nspname = $1", ws.Name));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_roles WHERE rolname = $1", ws.Name));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM memory.memories WHERE workspace = $1", ws.Name));
+    }
+
+    [Fact]
     public async Task GroupWorkspace_MembersShareIt_AndNobodyElseSeesIt()
     {
         var group = await _db.CreateWorkspaceAsync("ten_group", login: false);
