@@ -81,16 +81,25 @@ BEGIN
   BEGIN
     EXECUTE format('CREATE SCHEMA %I AUTHORIZATION %I', workspace, workspace);
   EXCEPTION WHEN insufficient_privilege THEN
-    RAISE NOTICE 'MemorySql: workspace % has no schema of its own: role % may not create schema % for it (%)', workspace, current_user, workspace, SQLERRM
-      USING HINT = format('As a superuser, or a role that can create schemas in this database and SET ROLE %I: CREATE SCHEMA %I AUTHORIZATION %I', workspace, workspace, workspace);
-    RETURN false;
+    -- A schema for another role needs the right to SET ROLE to it (a superuser has it; PostgreSQL 16 gives a
+    -- CREATEROLE creator only ADMIN): a caller that may create schemas makes it its own and lets the workspace in.
+    BEGIN
+      EXECUTE format('CREATE SCHEMA %I', workspace);
+      EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO %I', workspace, workspace);
+    EXCEPTION WHEN insufficient_privilege THEN
+      RAISE NOTICE 'MemorySql: workspace % has no schema of its own: role % may not create schemas in database % (%)', workspace, current_user, current_database(), SQLERRM
+        USING HINT = format('As a superuser or the database owner: CREATE SCHEMA %I AUTHORIZATION %I', workspace, workspace);
+      RETURN false;
+    END;
   END;
-  INSERT INTO memory.events (workspace, action, detail) VALUES (workspace, 'create_schema', jsonb_build_object('schema', workspace));
+  INSERT INTO memory.events (workspace, action, detail)
+  VALUES (workspace, 'create_schema', jsonb_build_object('schema', workspace,
+          'owner', (SELECT pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace n WHERE n.nspname = workspace)));
   RETURN true;
 END
 $$;
 COMMENT ON FUNCTION memory.ensure_workspace_schema(name) IS
-  'Admin: gives a workspace a schema of its own, named after and owned by its role, where its unqualified CREATE TABLE lands (search_path "$user", public). Returns true when it created the schema, false when one of that name exists or the caller may not create it (a NOTICE says how).';
+  'Admin: gives a workspace a schema of its own, named after its role and owned by it (or, when the caller may not create a schema for that role, owned by the caller with USAGE and CREATE granted to it), where its unqualified CREATE TABLE lands (search_path "$user", public). Returns true when it created the schema, false when one of that name exists or the caller may not create schemas (a NOTICE says how).';
 
 CREATE OR REPLACE FUNCTION memory.create_workspace(name text, password text DEFAULT NULL) RETURNS name
 LANGUAGE plpgsql VOLATILE AS $$
@@ -150,7 +159,12 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   n_memories bigint;
   role_oid oid := (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = drop_workspace.name);
-  own_schema oid := (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = drop_workspace.name AND n.nspowner = role_oid);
+  -- The schema ensure_workspace_schema made for it: owned by the role, or by the admin that made it.
+  own_schema oid := (SELECT n.oid FROM pg_catalog.pg_namespace n
+                      WHERE n.nspname = drop_workspace.name
+                        AND (n.nspowner = role_oid
+                             OR EXISTS (SELECT 1 FROM memory.events e
+                                         WHERE e.workspace = drop_workspace.name AND e.action = 'create_schema')));
   owned bigint;
   example text;
 BEGIN

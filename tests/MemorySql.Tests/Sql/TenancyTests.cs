@@ -200,6 +200,46 @@ public sealed class TenancyTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task EnsureWorkspaceSchema_ByAnAdminThatCannotActAsTheRole_MakesASchemaItLetsTheWorkspaceUse_OrSaysWhyNot()
+    {
+        var ws = await _db.CreateLoginRoleAsync("own_fallback");
+        await _db.ExecuteAsync("SELECT memory.create_workspace($1)", ws.Name); // adopted: no schema yet
+        // An administrator that is neither a superuser nor a member of the workspace's role, as on managed PostgreSQL.
+        var limited = await _db.CreateLoginRoleAsync("own_limited_admin");
+        await _db.ExecuteAsync($"""
+            ALTER ROLE "{limited.Name}" BYPASSRLS;
+            GRANT USAGE ON SCHEMA memory TO "{limited.Name}";
+            GRANT EXECUTE ON FUNCTION memory.ensure_workspace_schema(name) TO "{limited.Name}";
+            GRANT SELECT ON memory.workspaces TO "{limited.Name}";
+            GRANT INSERT ON memory.events TO "{limited.Name}";
+            """);
+        await using var conn = await limited.OpenAsync();
+        var notices = new List<PostgresNotice>();
+        conn.Notice += (_, e) => notices.Add(e.Notice);
+
+        // Without CREATE on the database: no schema, and a NOTICE with the statement to run instead.
+        Assert.False(await conn.ScalarAsync<bool>("SELECT memory.ensure_workspace_schema($1)", ws.Name));
+        var notice = Assert.Single(notices);
+        Assert.Contains("may not create schemas", notice.MessageText, StringComparison.Ordinal);
+        Assert.Contains($"CREATE SCHEMA {ws.Name} AUTHORIZATION {ws.Name}", notice.Hint, StringComparison.Ordinal);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_namespace WHERE nspname = $1", ws.Name));
+
+        // With CREATE on the database but no right to act as the role: a schema of the admin's, the workspace let in.
+        await _db.ExecuteAsync($"GRANT CREATE ON DATABASE \"{_db.Name}\" TO \"{limited.Name}\"");
+        Assert.True(await conn.ScalarAsync<bool>("SELECT memory.ensure_workspace_schema($1)", ws.Name));
+        Assert.Equal(limited.Name, await _db.ScalarAsync<string>("SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = $1", ws.Name));
+        await ws.ExecuteAsync("CREATE TABLE notes (id int)");
+        Assert.Equal(ws.Name, await ws.ScalarAsync<string>("SELECT schemaname::text FROM pg_tables WHERE tablename = 'notes'"));
+
+        // drop_workspace treats it as the workspace's own schema: refused while the table is there, dropped after.
+        Assert.Equal("2BP01", (await _db.Admin.FailsAsync("SELECT memory.drop_workspace($1)", ws.Name)).SqlState);
+        await ws.ExecuteAsync("DROP TABLE notes");
+        await _db.ExecuteAsync("SELECT memory.drop_workspace($1)", ws.Name);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_namespace WHERE nspname = $1", ws.Name));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_roles WHERE rolname = $1", ws.Name));
+    }
+
+    [Fact]
     public async Task DropWorkspace_WhileItsRoleOwnsTables_RefusesWith2BP01_DeletingNothing_ThenDropsRoleAndSchema()
     {
         var ws = await _db.CreateWorkspaceAsync("own_drop");
