@@ -145,7 +145,7 @@ public sealed class RememberTests : IClassFixture<TestDatabase>
         Assert.Contains(argument, e.MessageText);
         Assert.Equal(0L, await ws.ScalarAsync<long>("SELECT count(*) FROM memory.memories"));
         Assert.Equal(0L, await ws.ScalarAsync<long>("SELECT count(*) FROM memory.embedding_queue"));
-        Assert.Equal(0L, await ws.ScalarAsync<long>("SELECT count(*) FROM memory.events WHERE action <> 'create_workspace'"));
+        Assert.Equal(0L, await ws.ScalarAsync<long>("SELECT count(*) FROM memory.events WHERE action NOT IN ('create_workspace', 'create_schema')"));
     }
 
     [Fact]
