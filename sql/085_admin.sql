@@ -177,7 +177,7 @@ BEGIN
       FROM pg_catalog.pg_shdepend d
      WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass AND d.refobjid = role_oid AND d.deptype = 'o'
        AND d.dbid = (SELECT db.oid FROM pg_catalog.pg_database db WHERE db.datname = current_database())
-       AND NOT (d.classid = 'pg_catalog.pg_namespace'::regclass AND d.objid = own_schema);
+       AND (d.classid <> 'pg_catalog.pg_namespace'::regclass OR d.objid IS DISTINCT FROM own_schema);
     IF owned > 0 THEN
       RAISE EXCEPTION 'MemorySql: workspace %''s role owns % object(s) in this database, e.g. %', name, owned, example
         USING ERRCODE = '2BP01',

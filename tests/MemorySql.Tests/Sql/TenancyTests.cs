@@ -260,6 +260,19 @@ public sealed class TenancyTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task DropWorkspace_OfAnAdoptedRoleThatOwnsASchema_RefusesWith2BP01_NamingIt()
+    {
+        var role = await _db.CreateLoginRoleAsync("own_schema_owner");
+        await _db.ExecuteAsync($"CREATE SCHEMA \"{role.Name}_data\" AUTHORIZATION \"{role.Name}\"");
+        await _db.ExecuteAsync("SELECT memory.create_workspace($1)", role.Name);
+        var refused = await _db.Admin.FailsAsync("SELECT memory.drop_workspace($1)", role.Name);
+        Assert.Equal("2BP01", refused.SqlState);
+        Assert.Contains($"schema {role.Name}_data", refused.MessageText, StringComparison.Ordinal);
+        await _db.ExecuteAsync("SELECT memory.drop_workspace($1, drop_role => false)", role.Name);
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_namespace WHERE nspname = $1", role.Name + "_data"));
+    }
+
+    [Fact]
     public async Task GroupWorkspace_MembersShareIt_AndNobodyElseSeesIt()
     {
         var group = await _db.CreateWorkspaceAsync("ten_group", login: false);
