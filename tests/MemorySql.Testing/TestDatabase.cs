@@ -11,6 +11,7 @@ public class TestDatabase : IAsyncLifetime
 {
     private NpgsqlDataSource? _adminDataSource;
     private readonly List<string> _roles = [];
+    private readonly HashSet<string> _issued = [];
     private readonly List<NpgsqlDataSource> _dataSources = [];
 
     public PostgresServer Server { get; private set; } = null!;
@@ -44,7 +45,19 @@ public class TestDatabase : IAsyncLifetime
     {
         var safe = new string(hint.ToLowerInvariant().Where(c => char.IsAsciiLetterOrDigit(c) || c == '_').ToArray());
         var name = $"{Name}_{safe}";
-        return name.Length > 63 ? name[..63] : name;
+        name = name.Length > 63 ? name[..63] : name;
+        // Theories name their roles after a hash of their data (string hashes differ per process): two cases
+        // may meet on one name, so a name given out before gets a number.
+        lock (_issued)
+        {
+            var unique = name;
+            for (var n = 2; !_issued.Add(unique); n++)
+            {
+                var suffix = "_" + n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                unique = (name.Length + suffix.Length > 63 ? name[..(63 - suffix.Length)] : name) + suffix;
+            }
+            return unique;
+        }
     }
 
     /// <summary>
