@@ -129,6 +129,17 @@ public sealed class TenancyTests : IClassFixture<TestDatabase>
         await conn.ExecAsync("SET search_path = pg_temp, memory, public");
         Assert.Equal(0L, await conn.ScalarAsync<long>("SELECT count(*) FROM memories WHERE workspace <> current_user"));
         Assert.Empty(await conn.QueryAsync("SELECT * FROM recall('bravo secret plan')"));
+        // The same in the workspace's own schema, first on the default search_path: look-alikes of the
+        // workspace function and of the memory tables change nothing either.
+        await conn.ExecAsync("RESET search_path");
+        await conn.ExecAsync($"CREATE FUNCTION current_workspace() RETURNS name LANGUAGE sql AS $$ SELECT '{p.B.Name}'::name $$");
+        await conn.ExecAsync("CREATE TABLE memories (LIKE memory.memories)");
+        await conn.ExecAsync("CREATE TABLE lexical_postings (LIKE memory.lexical_postings)");
+        Assert.Equal(p.A.Name, await conn.ScalarAsync<string>("SELECT n.nspname::text FROM pg_proc f JOIN pg_namespace n ON n.oid = f.pronamespace WHERE f.proname = 'current_workspace' AND n.nspname <> 'memory'"));
+        var own = await conn.QueryAsync("SELECT content FROM recall('bravo secret plan blue notebook', k => 50, entity => '*', include_archived => true)");
+        Assert.Equal(new[] { "alpha owns the blue notebook" }, own.Select(r => (string)r["content"]!).ToArray());
+        Assert.Empty(await conn.QueryAsync("SELECT * FROM briefing(entity => '*', k => 50) WHERE content ILIKE '%bravo%'"));
+        Assert.Equal(0L, await conn.ScalarAsync<long>("SELECT count(*) FROM memory.memories_current WHERE workspace <> current_user"));
 
         // Administration and event redaction are not for workspaces.
         Assert.Equal("42501", (await conn.FailsAsync("SELECT memory.register_model('evil', 3)")).SqlState);
