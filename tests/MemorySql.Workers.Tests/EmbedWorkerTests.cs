@@ -89,6 +89,8 @@ public sealed class EmbedWorkerTests : IClassFixture<TestDatabase>, IAsyncLifeti
             for (var j = 0; j < expected.Length; j++) Assert.Equal(expected[j], stored[id][j]);
         }
         Assert.Equal(230, await _db.ScalarAsync<long>("SELECT count(*) FROM memory.embeddings WHERE model = $1 AND workspace = 'ws_basic'", provider.Model));
+        // Counted after each batch commits: the count may trail the rows the test already sees.
+        await EventuallyAsync(() => Task.FromResult(worker.Health.Snapshot().Processed == 230), "health counts every memory");
         var health = worker.Health.Snapshot();
         Assert.Equal(230, health.Processed);
         Assert.Equal(230, health.Counters["memories"]);
