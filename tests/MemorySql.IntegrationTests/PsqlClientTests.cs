@@ -181,8 +181,7 @@ public sealed partial class PsqlClientTests : IClassFixture<MemoryProxyFixture>
             ["extended"] = $"\\set n random(1, {facts.Length})\nSELECT q FROM (VALUES {values}) v(i, q) WHERE i = :n \\gset\n{Check} FROM recall(:q, k => 2);\nCALL remember(:q);\n",
         };
         scripts["prepared"] = scripts["extended"];
-        var pgbench = Path.Combine(PostgresBinaries.Locate().BinDir, "pgbench");
-        if (!File.Exists(pgbench)) pgbench = "pgbench";
+        var pgbench = PostgresBinaries.Locate().Pgbench;
         foreach (var (mode, script) in scripts)
         {
             var file = Path.Combine(Path.GetTempPath(), $"memorysql-pgbench-{Guid.NewGuid():N}.sql");

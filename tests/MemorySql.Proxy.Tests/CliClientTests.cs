@@ -74,8 +74,7 @@ public sealed class CliClientTests : IClassFixture<ProxyFixture>
     [Fact]
     public async Task Pgbench_InitThenSelectOnlyInEveryProtocolMode_HasNoFailures()
     {
-        var pgbench = Path.Combine(_db.Server.Binaries.BinDir, "pgbench");
-        if (!File.Exists(pgbench)) pgbench = "pgbench";
+        var pgbench = _db.Server.Binaries.Pgbench;
         var init = await ClientProgram.RunAsync(pgbench, ["-i", "-s", "1", "-q"], Env, timeout: TimeSpan.FromMinutes(3));
         Assert.True(init.ExitCode == 0, init.ToString());
         foreach (var mode in new[] { "simple", "extended", "prepared" })

@@ -96,9 +96,10 @@ public sealed class LocalInstance : IAsyncDisposable
             }
         }
         await new Migrator().MigrateAsync(Folder.AdminConnectionString(), progress, cancellationToken);
-        await Workspaces.EnsureAsync(Folder.AdminConnectionString(), Folder.State.Workspace, Folder.State.WorkspacePassword, progress, cancellationToken);
-        // A workspace created by an older version has no schema of its own, so its URL could create no table.
-        await Workspaces.EnsureSchemaAsync(Folder.AdminConnectionString(), Folder.State.Workspace, progress, cancellationToken);
+        // A new workspace gets its schema from create_workspace; one created by an older version has none, so its
+        // URL could create no table.
+        if (!await Workspaces.EnsureAsync(Folder.AdminConnectionString(), Folder.State.Workspace, Folder.State.WorkspacePassword, progress, cancellationToken))
+            await Workspaces.EnsureSchemaAsync(Folder.AdminConnectionString(), Folder.State.Workspace, progress, cancellationToken);
     }
 
     private static FileStream TakeLock(string dataDir)

@@ -13,6 +13,7 @@ public sealed record PostgresBinaries(string BinDir, string ShareDir, int MajorV
     public string InitDb => Path.Combine(BinDir, "initdb");
     public string PgCtl => Path.Combine(BinDir, "pg_ctl");
     public string Psql => ExistingOr(Path.Combine(BinDir, "psql"), "psql");
+    public string Pgbench => ExistingOr(Path.Combine(BinDir, "pgbench"), "pgbench");
     public string PgIsReady => Path.Combine(BinDir, "pg_isready");
 
     /// <summary>True when pgvector's control file is installed for this server.</summary>

@@ -56,9 +56,7 @@ public sealed class UpCommandTests : IClassFixture<MemorySqlUpFixture>
     public async Task Pgbench_WithTheWorkspaceUrl_CreatesItsTablesInTheWorkspacesSchema_AndRunsInEveryMode()
     {
         // What a new user types: pgbench against the URL `memorysql url` prints (the workspace role, not the admin).
-        var binaries = PostgresBinaries.Locate();
-        var pgbench = Path.Combine(binaries.BinDir, "pgbench");
-        if (!File.Exists(pgbench)) pgbench = "pgbench";
+        var pgbench = PostgresBinaries.Locate().Pgbench;
         var init = await Task.Run(() => ProcessRunner.Run(pgbench, ["-i", "-s", "1", "-q", _up.Url], runAsServiceUser: false));
         Assert.True(init.ExitCode == 0, "pgbench -i failed with the workspace URL:\n" + init.Output);
         foreach (var mode in new[] { "simple", "extended", "prepared" })
